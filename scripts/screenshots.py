@@ -1,0 +1,57 @@
+"""Take Chromium screenshots of vulndesk's main pages, to look at them.
+
+Usage: python scripts/screenshots.py BASE_URL EMAIL PASSWORD [OUT_DIR]
+Needs a running server (vulndesk serve --demo) and Debian's chromium at /usr/bin/chromium.
+Submits one report through the public form, then visits the staff pages.
+"""
+
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def main() -> None:
+    if len(sys.argv) < 4 or sys.argv[1] in {"-h", "--help"}:
+        print(__doc__)
+        raise SystemExit(0 if len(sys.argv) > 1 and sys.argv[1] in {"-h", "--help"} else 2)
+    base, email, password = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+    out = Path(sys.argv[4] if len(sys.argv) > 4 else "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{base}/p/demo/demo-app/report/")
+        page.screenshot(path=out / "01-report-form.png", full_page=True)
+        page.get_by_label("Summary").fill("Stored XSS in comment preview <script>alert(1)</script>")
+        page.get_by_label("Affected version").fill("1.4.2")
+        page.get_by_label("What did you find?").fill("The preview renders <img src=x onerror=alert(1)> unescaped.")
+        page.get_by_label("Steps to reproduce").fill("1. Open a post\n2. Paste the payload\n3. Click preview")
+        page.get_by_role("button", name="Send report").click()
+        page.wait_for_selector("text=was received")
+        page.screenshot(path=out / "02-tracking-after-submit.png", full_page=True)
+        page.goto(f"{base}/accounts/login/")
+        page.screenshot(path=out / "03-login.png", full_page=True)
+        page.get_by_label("E-mail address").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_selector("text=Triage queue")
+        page.screenshot(path=out / "04-queue.png", full_page=True)
+        page.locator("table.queue td.title a").first.click()
+        page.wait_for_selector("text=Report as submitted")
+        page.screenshot(path=out / "05-report.png", full_page=True)
+        page.goto(f"{base}/o/demo/products/demo-app/")
+        page.screenshot(path=out / "06-product.png", full_page=True)
+        browser.close()
+    print(f"screenshots in {out}/")
+    for error in errors:
+        print("console error:", error)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""vulndesk: coordinated vulnerability disclosure that keeps its promises."""

@@ -1,0 +1,63 @@
+"""Run vulndesk: web server, background worker and SLA scheduler, together."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = ("Apply migrations, then start the web server (gunicorn), the task worker (db_worker) and the "
+            "SLA scheduler as one unit. Ctrl-C stops all three.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("VULNDESK_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("VULNDESK_PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
+        parser.add_argument("--demo", action="store_true", help="Create the demo organisation if it is missing.")
+        parser.add_argument("--no-migrate", action="store_true", help="Skip applying migrations.")
+
+    def handle(self, *args, host, port, workers, demo, no_migrate, **options):
+        if not no_migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        if demo:
+            call_command("demo")
+        vulndesk = [sys.executable, "-m", "vulndesk.cli"]
+        processes = {
+            "web": subprocess.Popen([
+                sys.executable, "-m", "gunicorn", "vulndesk.wsgi:application", "--bind", f"{host}:{port}",
+                "--workers", str(workers), "--threads", "4", "--access-logfile", "-", "--log-level", "warning",
+            ]),
+            "worker": subprocess.Popen([*vulndesk, "db_worker", "--no-reload"]),
+            "scheduler": subprocess.Popen([*vulndesk, "scheduler"]),
+        }
+        self.stdout.write(self.style.SUCCESS(f"vulndesk is running on http://{host}:{port}/  (data: {settings.DATA_DIR})"))
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            while not stopping:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        self.stderr.write(f"{name} exited with {process.returncode}; stopping vulndesk")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.terminate()
+            for process in processes.values():
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()

@@ -1,0 +1,159 @@
+"""The reports API: one small view per operation, each gated by the organisation in its URL.
+
+A user of another organisation gets 404 for every URL here, exactly as for a report that
+does not exist (organisations.access)."""
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from vulndesk.accounts.models import User
+from vulndesk.core import clock
+from vulndesk.core.errors import DomainError
+from vulndesk.organisations.access import membership_for, require_role
+from vulndesk.organisations.models import READ_ROLES, SUBMIT_ROLES, TRIAGE_ROLES, Membership
+from vulndesk.products.selectors import product_for_member
+from vulndesk.reports import selectors, services
+from vulndesk.reports.api import serializers as s
+
+
+def _member(request, organisation: str, roles) -> Membership:
+    member = membership_for(user=request.user, organisation_slug=organisation)
+    require_role(member, roles)
+    return member
+
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _detail(report, *, tracking_token: str | None = None, code=status.HTTP_200_OK) -> Response:
+    context = {"now": clock.now(), "reminder_fraction_percent": report.product.policy.reminder_fraction_percent}
+    if tracking_token:
+        out = s.ReportDetailOutput(report, context=context).data
+        out["tracking_url"] = settings.SITE_URL + reverse("intake:tracking", kwargs={"token": tracking_token})
+        return Response(out, status=code)
+    return Response(s.ReportDetailOutput(report, context=context).data, status=code)
+
+
+QUEUE_PARAMETERS = [
+    OpenApiParameter("state", str, description="A report state, 'open' (default) or 'all'."),
+    OpenApiParameter("severity", str, enum=["critical", "high", "medium", "low", "none"]),
+    OpenApiParameter("product", str, description="Product slug."),
+    OpenApiParameter("assignee", str, description="User id, or 'none'."),
+    OpenApiParameter("overdue", bool),
+    OpenApiParameter("unsupported", bool, description="Only reports on unsupported versions."),
+    OpenApiParameter("q", str, description="Text in the title, or a reference such as ACME-42."),
+    OpenApiParameter("cursor", str, description="next_cursor from the previous page."),
+    OpenApiParameter("limit", int, description="Page size, 1-200 (default 50)."),
+]
+
+
+class ReportListCreateApi(APIView):
+    @extend_schema(parameters=QUEUE_PARAMETERS, responses=s.ReportPageOutput, operation_id="reports_list")
+    def get(self, request, organisation):
+        member = _member(request, organisation, READ_ROLES)
+        filters = selectors.QueueFilters.from_params(request.query_params)
+        try:
+            limit = int(request.query_params.get("limit", selectors.QUEUE_PAGE_SIZE))
+        except ValueError:
+            raise DomainError("limit must be a whole number from 1 to 200.", field="limit") from None
+        if not 1 <= limit <= selectors.QUEUE_MAX_PAGE_SIZE:
+            raise DomainError("limit must be a whole number from 1 to 200.", field="limit")
+        page = selectors.reports_for_queue(
+            member=member, filters=filters, cursor=request.query_params.get("cursor", ""), limit=limit
+        )
+        context = {"now": clock.now()}
+        return Response({
+            "results": s.ReportOutput(page.reports, many=True, context=context).data,
+            "next_cursor": page.next_cursor,
+        })
+
+    @extend_schema(request=s.ReportCreateInput, responses={201: s.ReportCreatedOutput}, operation_id="reports_create")
+    def post(self, request, organisation):
+        member = _member(request, organisation, SUBMIT_ROLES)
+        data = _valid(s.ReportCreateInput, request)
+        product = product_for_member(member=member, product_slug=data.pop("product"))
+        created = services.report_create(product=product, actor=member, **data)
+        return _detail(created.report, tracking_token=created.tracking_token, code=status.HTTP_201_CREATED)
+
+
+class ReportDetailApi(APIView):
+    @extend_schema(responses=s.ReportDetailOutput, operation_id="reports_retrieve")
+    def get(self, request, organisation, number):
+        member = _member(request, organisation, READ_ROLES)
+        return _detail(selectors.report_for_member(member=member, number=number))
+
+
+class ReportTransitionApi(APIView):
+    @extend_schema(request=s.TransitionInput, responses=s.ReportDetailOutput, operation_id="reports_transition")
+    def post(self, request, organisation, number):
+        member = _member(request, organisation, TRIAGE_ROLES)
+        report = selectors.report_for_member(member=member, number=number)
+        data = _valid(s.TransitionInput, request)
+        original = None
+        if data.get("duplicate_of"):
+            original = selectors.report_for_member(member=member, number=data["duplicate_of"])
+        services.report_transition(
+            report=report, actor=member, to=data["to"], cvss_vector=data.get("cvss_vector", ""),
+            severity=data.get("severity", ""), reason=data.get("reason", ""), duplicate_of=original,
+        )
+        return _detail(selectors.report_for_member(member=member, number=number))
+
+
+class ReportSeverityApi(APIView):
+    @extend_schema(request=s.SeverityInput, responses=s.ReportDetailOutput, operation_id="reports_severity")
+    def post(self, request, organisation, number):
+        member = _member(request, organisation, TRIAGE_ROLES)
+        report = selectors.report_for_member(member=member, number=number)
+        data = _valid(s.SeverityInput, request)
+        services.report_severity_change(
+            report=report, actor=member, cvss_vector=data.get("cvss_vector", ""),
+            severity=data.get("severity", ""), reason=data.get("reason", ""),
+        )
+        return _detail(selectors.report_for_member(member=member, number=number))
+
+
+class ReportAssigneeApi(APIView):
+    @extend_schema(request=s.AssigneeInput, responses=s.ReportDetailOutput, operation_id="reports_assign")
+    def post(self, request, organisation, number):
+        member = _member(request, organisation, TRIAGE_ROLES)
+        report = selectors.report_for_member(member=member, number=number)
+        data = _valid(s.AssigneeInput, request)
+        assignee = None
+        if data["assignee"] is not None:
+            assignee = User.objects.filter(pk=data["assignee"], memberships__organisation_id=member.organisation_id).first()
+            if assignee is None:
+                raise DomainError("The assignee must be a member of this organisation.", field="assignee")
+        services.report_assign(report=report, actor=member, assignee=assignee)
+        return _detail(selectors.report_for_member(member=member, number=number))
+
+
+class ReportTimelineApi(APIView):
+    @extend_schema(responses=s.TimelineEventOutput(many=True), operation_id="reports_timeline")
+    def get(self, request, organisation, number):
+        member = _member(request, organisation, READ_ROLES)
+        report = selectors.report_for_member(member=member, number=number)
+        return Response(s.TimelineEventOutput(selectors.timeline_for_report(report=report), many=True).data)
+
+
+class ReportMessagesApi(APIView):
+    @extend_schema(responses=s.MessageOutput(many=True), operation_id="reports_messages_list")
+    def get(self, request, organisation, number):
+        member = _member(request, organisation, READ_ROLES)
+        report = selectors.report_for_member(member=member, number=number)
+        messages = selectors.messages_for_report(report=report, include_internal=True)
+        return Response(s.MessageOutput(messages, many=True).data)
+
+    @extend_schema(request=s.MessageInput, responses={201: s.MessageOutput}, operation_id="reports_messages_create")
+    def post(self, request, organisation, number):
+        member = _member(request, organisation, READ_ROLES - {"viewer"})
+        report = selectors.report_for_member(member=member, number=number)
+        data = _valid(s.MessageInput, request)
+        message = services.message_post(report=report, actor=member, body=data["body"], is_internal=data["is_internal"])
+        return Response(s.MessageOutput(message).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,18 @@
+"""Settings for the test suite: the real settings in test mode, with a fast password hasher.
+
+Tests still use a real database (SQLite file per xdist worker), a real SMTP server on loopback
+and real Chromium; only the slow, security-irrelevant parts are swapped here.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("VULNDESK_ENV", "test")
+os.environ.setdefault("VULNDESK_DATA_DIR", tempfile.mkdtemp(prefix="vulndesk-test-"))
+
+from vulndesk.settings import *  # noqa: E402,F403
+
+# Argon2 at production cost makes every user fixture take ~100 ms; the hasher itself is tested
+# in tests/accounts against the real settings list.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

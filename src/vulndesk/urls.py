@@ -1,0 +1,25 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from vulndesk.core import views as core_views
+from vulndesk.organisations.access import public_view
+
+schema_view = public_view(SpectacularAPIView.as_view())
+docs_view = public_view(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+
+urlpatterns = [
+    path("", include("vulndesk.organisations.urls")),
+    path("accounts/", include("vulndesk.accounts.urls")),
+    path("o/<slug:organisation>/reports/", include("vulndesk.reports.urls")),
+    path("o/<slug:organisation>/products/", include("vulndesk.products.urls")),
+    path("api/v1/organisations/<slug:organisation>/reports/", include("vulndesk.reports.api.urls")),
+    path("api/schema/", schema_view, name="api-schema"),
+    path("api/docs/", docs_view, name="api-docs"),
+    path("healthz", core_views.health_view, name="health"),
+    path("", include("vulndesk.intake.urls")),
+]
+
+handler404 = "vulndesk.core.views.not_found_view"
+handler500 = "vulndesk.core.views.server_error_view"
+handler403 = "vulndesk.core.views.forbidden_view"
+handler400 = "vulndesk.core.views.bad_request_view"
