@@ -162,6 +162,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    # Embedded mode serves static files straight from the apps; an empty root keeps whitenoise quiet.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Request limits ---------------------------------------------------------------------------
 # A report description may hold a long proof of concept, but not without bound.
