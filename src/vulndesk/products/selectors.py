@@ -3,7 +3,7 @@
 from datetime import date
 
 from vulndesk.core.errors import NotFound
-from vulndesk.organisations.models import Membership, Organisation
+from vulndesk.organisations.models import Membership
 from vulndesk.products.models import Product, Release, SupportedVersion
 from vulndesk.products.versions import version_in_range
 

@@ -22,7 +22,16 @@ from vulndesk.organisations.models import READ_ROLES, TRIAGE_ROLES, Membership, 
 from vulndesk.products.models import Policy, Product
 from vulndesk.products.selectors import next_planned_release, version_support
 from vulndesk.reports import deadlines
-from vulndesk.reports.models import NO_DEADLINE, EventKind, Message, Report, SlaClock, SlaNotice, Source, TimelineEvent
+from vulndesk.reports.models import (
+    NO_DEADLINE,
+    EventKind,
+    Message,
+    Report,
+    SlaClock,
+    SlaNotice,
+    Source,
+    TimelineEvent,
+)
 from vulndesk.reports.severity import Severity, cvss_score
 from vulndesk.reports.states import CLOSED_STATES, TRIAGE_VERDICTS, ReportState, transition_check
 from vulndesk.reports.tokens import tracking_token_hash, tracking_token_new

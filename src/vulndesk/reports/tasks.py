@@ -2,9 +2,9 @@
 
 from django_tasks import task
 
+from vulndesk.reports.models import SlaNotice
 from vulndesk.reports.notices import sla_notice_deliver
 from vulndesk.reports.services import deadlines_sweep
-from vulndesk.reports.models import SlaNotice
 
 
 @task()

@@ -3,8 +3,8 @@ from datetime import datetime
 from django import template
 
 from vulndesk.core import clock
-from vulndesk.reports.states import ReportState
 from vulndesk.reports.presentation import clock_views, format_local, next_clock
+from vulndesk.reports.states import ReportState
 
 register = template.Library()
 
