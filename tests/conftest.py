@@ -12,8 +12,8 @@ import pytest
 # pytest-django's live_server and Playwright's sync API share the main thread's event loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
 
-from vulndesk.core import clock  # noqa: E402
 from tests.factories.core import PASSWORD, make_member, make_organisation, make_product, make_report  # noqa: E402,F401
+from vulndesk.core import clock  # noqa: E402
 
 
 @pytest.fixture
@@ -125,3 +125,19 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-r
 def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright launches Debian's Chromium; Playwright's own download is not possible here."""
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": BROWSER_ARGS}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_caches():
+    """Data keys are cached per process; test databases roll back and reuse ids, so each test
+    starts with empty caches."""
+    from vulndesk.organisations.keys import forget_cached_keys
+
+    forget_cached_keys()
+    yield
+    forget_cached_keys()
+
+
+@pytest.fixture(autouse=True)
+def _attachment_root(settings, tmp_path):
+    settings.ATTACHMENT_ROOT = tmp_path / "attachments"

@@ -60,7 +60,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "corsheaders",
+    "axes",
     "django_htmx",
     "csp",
     "django_tasks",
@@ -71,21 +77,33 @@ INSTALLED_APPS = [
     "vulndesk.organisations",
     "vulndesk.products",
     "vulndesk.reports",
+    "vulndesk.attachments",
     "vulndesk.intake",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "vulndesk.core.limits.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "vulndesk.core.middleware.DomainErrorMiddleware",
+    "vulndesk.core.logs.AccessLogMiddleware",
+    # django-axes last, as its documentation requires.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "vulndesk.urls"
@@ -129,6 +147,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default, opted into now
 
 # --- Passwords ------------------------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -171,6 +190,18 @@ if not PRODUCTION:
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 REPORT_TEXT_MAX_CHARS = 100_000
+
+# --- Attachments (ASVS V5): stored encrypted outside any served folder ----------------------
+ATTACHMENT_ROOT = Path(os.environ.get("ATTACHMENT_ROOT", DATA_DIR / "attachments"))
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_MB", "25")) * 1024 * 1024
+ATTACHMENT_REPORT_MAX_BYTES = 100 * 1024 * 1024
+ATTACHMENT_MAX_FILES_PER_REQUEST = 10
+ATTACHMENT_ARCHIVE_LIMITS = {"max_entries": 1000, "max_unpacked_bytes": 250 * 1024 * 1024, "max_ratio": 100}
+# Uploads above this size are spooled to a temporary file, never held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = ATTACHMENT_MAX_FILES_PER_REQUEST
+# The whole request body is refused above this (before Django parses it): files plus form text.
+REQUEST_MAX_BYTES = ATTACHMENT_MAX_BYTES * 2 + 4 * 1024 * 1024
 REPORT_TITLE_MAX_CHARS = 200
 
 # --- Security headers -----------------------------------------------------------------------
@@ -211,9 +242,41 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# --- Login lock-out (django-axes) -------------------------------------------------------------
+from datetime import timedelta  # noqa: E402
+
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+# Lock the account after repeated failures from anywhere, and an address after repeated
+# failures on any account: password spraying and guessing are both stopped.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_CALLABLE = "vulndesk.accounts.views.lockout_view"
+AXES_RESET_ON_SUCCESS = True
+# The client IP is REMOTE_ADDR only (a reverse proxy sets it); X-Forwarded-For is client-written.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_VERBOSE = False
+
+# --- Two-factor authentication ----------------------------------------------------------------
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "vulndesk")
+
+# --- Rate limits: (requests, window in seconds), per client IP and per account ---------------
+RATE_LIMITS = {
+    "report_submit": (int(os.environ.get("RATE_LIMIT_REPORTS_PER_HOUR", "10")), 3600),
+    "tracking_message": (30, 3600),
+    "login": (30, 300),
+    "auth_token": (30, 300),
+    "api": (int(os.environ.get("RATE_LIMIT_API_PER_MINUTE", "600")), 60),
+}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "vulndesk.accounts.jwt.FamilyJWTAuthentication",
+        "vulndesk.accounts.api_tokens.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # TODO(#3): VerifiedSessionAuthentication
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["vulndesk.core.ratelimit.ScopedRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -227,7 +290,29 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the drf-spectacular-sidecar package: served by us, no CDN, CSP-clean.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "10"))),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=int(os.environ.get("JWT_REFRESH_HOURS", "12"))),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY") or SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 5,
+}
+
+# CORS only for the public read APIs (OSV query, advisories: later issues); the staff API has
+# none, so a browser on another origin can never call it with a user's credentials.
+CORS_URLS_REGEX = r"^/api/osv/.*$"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
 
 # --- Background tasks -----------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -251,12 +336,18 @@ EMAIL_BACKEND = os.environ.get(
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "vulndesk <noreply@localhost>")
 
 # --- Logging --------------------------------------------------------------------------------
+# JSON lines on stderr, every record through the redacting filter (core/logs.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "vulndesk.core.logs.RedactingFilter"}},
+    "formatters": {"json": {"()": "vulndesk.core.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "vulndesk.access": {"level": os.environ.get("ACCESS_LOG_LEVEL", "INFO")},
+        "axes": {"level": "WARNING"},
+    },
 }
 

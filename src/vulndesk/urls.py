@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from vulndesk.core import views as core_views
-from vulndesk.organisations.access import public_view
+from vulndesk.core.public import public_view
 
 schema_view = public_view(SpectacularAPIView.as_view())
 docs_view = public_view(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
@@ -12,10 +12,12 @@ urlpatterns = [
     path("accounts/", include("vulndesk.accounts.urls")),
     path("o/<slug:organisation>/reports/", include("vulndesk.reports.urls")),
     path("o/<slug:organisation>/products/", include("vulndesk.products.urls")),
+    path("api/v1/auth/", include("vulndesk.accounts.api.urls")),
     path("api/v1/organisations/<slug:organisation>/reports/", include("vulndesk.reports.api.urls")),
     path("api/schema/", schema_view, name="api-schema"),
     path("api/docs/", docs_view, name="api-docs"),
     path("healthz", core_views.health_view, name="health"),
+    path("", include("vulndesk.attachments.urls")),
     path("", include("vulndesk.intake.urls")),
 ]
 

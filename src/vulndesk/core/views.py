@@ -4,7 +4,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from vulndesk.organisations.access import public_view
+from vulndesk.core.public import public_view
 
 
 @public_view

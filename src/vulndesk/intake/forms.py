@@ -37,7 +37,7 @@ class PublicReportForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        for name, value in cleaned.items():
+        for name, value in list(cleaned.items()):  # a copy: add_error() removes the field from cleaned
             # NUL and other C0 controls (except tab/newline) have no place in a report and
             # break some databases and terminals; refuse rather than silently strip.
             if isinstance(value, str) and any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):

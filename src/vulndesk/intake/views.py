@@ -28,7 +28,8 @@ def _no_referrer(response):
 @require_http_methods(["GET", "POST"])
 def report_form_view(request, organisation, product):
     product = product_public(organisation_slug=organisation, product_slug=product)
-    form = PublicReportForm(request.POST or None)
+    # Bound on every POST, even an empty one ("request.POST or None" would answer it 200, unbound).
+    form = PublicReportForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             created = services.report_create(product=product, source=Source.WEB, **form.cleaned_data)

@@ -10,16 +10,8 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 
 from vulndesk.core.errors import NotAllowed, NotFound
+from vulndesk.core.public import PUBLIC_VIEWS, public_view  # noqa: F401  (re-exported)
 from vulndesk.organisations.models import READ_ROLES, Membership
-
-# Views reachable without a membership. tests/architecture checks every URL is guarded or here.
-PUBLIC_VIEWS: set[str] = set()
-
-
-def public_view(view):
-    """Mark a view as deliberately public (reporter side, login, health, schema)."""
-    PUBLIC_VIEWS.add(f"{view.__module__}.{view.__qualname__}")
-    return view
 
 
 def membership_for(*, user, organisation_slug: str) -> Membership:

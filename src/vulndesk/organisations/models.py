@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.functional import cached_property
 
 
 def validate_time_zone(value: str) -> None:
@@ -63,11 +64,31 @@ class Organisation(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # holidays raises NotImplementedError for a region it does not know, and only when the
+        # first deadline is computed; refuse the region here instead.
+        import holidays
+
+        if not self.holiday_subdivision:
+            return
+        if not self.holiday_country:
+            raise ValidationError({"holiday_subdivision": "A holiday region needs a holiday country."})
+        regions = holidays.list_supported_countries().get(self.holiday_country.upper())
+        if regions is not None and self.holiday_subdivision.upper() not in {r.upper() for r in regions}:
+            raise ValidationError({"holiday_subdivision": (
+                f"{self.holiday_subdivision!r} is not a region of {self.holiday_country.upper()} that the holidays "
+                f"calendar knows (e.g. {', '.join(regions[:3])})."
+            )})
+
 
 class Membership(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, choices=Role.choices)
+    # Per-product least privilege: a member scoped to products sees only their reports.
+    # The flag saves the scope query for the common, unscoped member.
+    is_product_scoped = models.BooleanField(default=False)
+    products = models.ManyToManyField("products.Product", blank=True, related_name="scoped_memberships")
     created_at = models.DateTimeField()
 
     class Meta:
@@ -86,7 +107,30 @@ class Membership(models.Model):
     def can_manage_settings(self) -> bool:
         return self.role in SETTINGS_ROLES
 
+    @cached_property
+    def product_scope(self) -> frozenset[int] | None:
+        """Ids of the products this member may see, or None for all of the organisation's."""
+        if not self.is_product_scoped or self.pk is None:
+            return None
+        return frozenset(self.products.values_list("id", flat=True))
+
     @property
     def sees_only_assigned(self) -> bool:
         # A developer sees only the reports assigned to them.
         return self.role == Role.DEVELOPER
+
+
+class OrganisationKey(models.Model):
+    """One data key (DEK) of an organisation, stored wrapped by the key-encryption key.
+    The newest version encrypts; older versions only decrypt until rotation re-encrypted
+    every row that used them, then they are retired."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="keys")
+    version = models.PositiveIntegerField()
+    kek_id = models.CharField(max_length=32)
+    wrapped_key = models.BinaryField()
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "version"], name="organisation_key_version")]

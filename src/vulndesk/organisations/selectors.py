@@ -1,5 +1,7 @@
 """Reads for organisations and memberships."""
 
+from vulndesk.accounts.models import ApiToken
+from vulndesk.core.errors import NotFound
 from vulndesk.organisations.models import Membership
 
 
@@ -15,3 +17,37 @@ def members_of_organisation(*, member: Membership) -> list[Membership]:
         .select_related("user")
         .order_by("user__name", "user__email")
     )
+
+
+def membership_in_organisation(*, member: Membership, membership_id: int) -> Membership:
+    row = (Membership.objects.select_related("user", "organisation")
+           .filter(pk=membership_id, organisation_id=member.organisation_id).first())
+    if row is None:
+        raise NotFound
+    return row
+
+
+def memberships_for_settings(*, member: Membership) -> list[Membership]:
+    return list(
+        Membership.objects.filter(organisation_id=member.organisation_id)
+        .select_related("user").prefetch_related("products").order_by("role", "user__email")
+    )
+
+
+def api_tokens_for_organisation(*, member: Membership):
+    return list(ApiToken.objects.filter(organisation_id=member.organisation_id)
+                .select_related("product", "created_by").order_by("-created_at"))
+
+
+def api_token_in_organisation(*, member: Membership, token_id: int):
+    token = ApiToken.objects.filter(pk=token_id, organisation_id=member.organisation_id).first()
+    if token is None:
+        raise NotFound
+    return token
+
+
+def products_of_organisation(*, member: Membership) -> list:
+    """Products for pickers on organisation pages. Through the relation, since organisations
+    must not import the products app."""
+    product_model = Membership.products.field.related_model
+    return list(product_model.objects.filter(organisation_id=member.organisation_id).order_by("name"))

@@ -2,9 +2,11 @@
 
 from django.db import transaction
 
+from vulndesk.accounts.models import User
+from vulndesk.accounts.services import user_create
 from vulndesk.audit.services import audit_record
 from vulndesk.core import clock
-from vulndesk.core.errors import Conflict
+from vulndesk.core.errors import Conflict, NotAllowed, NotFound
 from vulndesk.organisations.models import Membership, Organisation, Role
 
 
@@ -52,3 +54,75 @@ def membership_add(*, organisation: Organisation, user, role: str, actor: Member
         actor_id=actor.user_id if actor else None, target_type="user", target_id=user.pk, data={"role": role},
     )
     return membership
+
+
+def _require_owner(actor: Membership, organisation_id: int) -> None:
+    if actor.organisation_id != organisation_id:
+        raise NotFound
+    if actor.role != Role.OWNER:
+        raise NotAllowed("Only owners change members and roles.")
+
+
+def _owners_left(organisation_id: int, excluding: Membership) -> int:
+    return Membership.objects.filter(organisation_id=organisation_id, role=Role.OWNER).exclude(pk=excluding.pk).count()
+
+
+@transaction.atomic
+def membership_role_change(*, membership: Membership, role: str, actor: Membership, ip_address: str | None = None) -> Membership:
+    _require_owner(actor, membership.organisation_id)
+    if role not in Role.values:
+        raise Conflict(f"Unknown role {role!r}.", field="role")
+    if membership.role == Role.OWNER and role != Role.OWNER and _owners_left(membership.organisation_id, membership) == 0:
+        raise Conflict("An organisation needs at least one owner.", field="role")
+    previous = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(action="membership.role_change", organisation_id=membership.organisation_id, actor_id=actor.user_id,
+                 actor_label=str(actor.user), target_type="user", target_id=membership.user_id, ip_address=ip_address,
+                 data={"from": previous, "to": role})
+    return membership
+
+
+@transaction.atomic
+def membership_products_set(*, membership: Membership, product_ids: list[int], actor: Membership,
+                            ip_address: str | None = None) -> Membership:
+    """Scope a member to some products (empty list: all products of the organisation)."""
+    _require_owner(actor, membership.organisation_id)
+    # The Product model through the relation: organisations must not import the products app.
+    product_model = Membership.products.field.related_model
+    products = list(product_model.objects.filter(organisation_id=membership.organisation_id, pk__in=product_ids))
+    if len(products) != len(set(product_ids)):
+        raise NotFound("No such product.")
+    membership.products.set(products)
+    membership.is_product_scoped = bool(products)
+    membership.save(update_fields=["is_product_scoped"])
+    membership.__dict__.pop("product_scope", None)
+    audit_record(action="membership.products_set", organisation_id=membership.organisation_id, actor_id=actor.user_id,
+                 actor_label=str(actor.user), target_type="user", target_id=membership.user_id, ip_address=ip_address,
+                 data={"products": sorted(p.pk for p in products)})
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Membership, ip_address: str | None = None) -> None:
+    _require_owner(actor, membership.organisation_id)
+    if membership.role == Role.OWNER and _owners_left(membership.organisation_id, membership) == 0:
+        raise Conflict("An organisation needs at least one owner.", field="role")
+    audit_record(action="membership.remove", organisation_id=membership.organisation_id, actor_id=actor.user_id,
+                 actor_label=str(actor.user), target_type="user", target_id=membership.user_id, ip_address=ip_address,
+                 data={"role": membership.role})
+    membership.delete()
+
+
+@transaction.atomic
+def member_invite(*, organisation: Organisation, email: str, name: str, role: str, actor: Membership,
+                  ip_address: str | None = None) -> tuple[Membership, str | None]:
+    """Add a person by e-mail: an existing user joins; a new one is created with a one-time
+    password (returned, to hand over out of band). Returns (membership, password or None)."""
+    _require_owner(actor, organisation.pk)
+    user = User.objects.filter(email=email.strip().lower()).first()
+    password = None
+    if user is None:
+        user, password = user_create(email=email, name=name)
+    membership = membership_add(organisation=organisation, user=user, role=role, actor=actor)
+    return membership, password

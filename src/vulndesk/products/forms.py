@@ -51,3 +51,10 @@ class SupportedVersionForm(forms.Form):
 class ReleaseForm(forms.Form):
     version = forms.CharField(max_length=100)
     planned_on = forms.DateField(required=False, label="Planned date", widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Name", help_text="Where it is used, e.g. 'GitHub Actions nightly scan'.")
+    permission = forms.ChoiceField(label="Permission", choices=[
+        ("report:create", "Create reports (CI upload)"), ("report:read", "Read reports")])
+    lifetime_days = forms.IntegerField(label="Expires after (days)", min_value=1, max_value=366, initial=90)

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+from vulndesk.accounts.models import ApiToken
 from vulndesk.core.errors import NotFound
 from vulndesk.organisations.models import Membership
 from vulndesk.products.models import Product, Release, SupportedVersion
@@ -64,3 +65,15 @@ def next_planned_release(*, product_id: int, after: date) -> Release | None:
 
 def releases_for_product(*, product: Product) -> list[Release]:
     return list(product.releases.order_by("-planned_on", "-id"))
+
+
+def api_tokens_for_product(*, product: Product) -> list:
+    return list(ApiToken.objects.filter(product=product, organisation_id=product.organisation_id)
+                .select_related("created_by").order_by("-created_at"))
+
+
+def api_token_for_product(*, product: Product, token_id: int):
+    token = ApiToken.objects.filter(pk=token_id, product=product, organisation_id=product.organisation_id).first()
+    if token is None:
+        raise NotFound
+    return token

@@ -96,7 +96,9 @@ def supported_version_add(
         product=product, version_range=version_range.strip(), is_supported=is_supported,
         end_of_support_on=end_of_support_on, position=product.supported_versions.count(),
     )
-    row.full_clean()
+    # The unique range is left to the insert below, which answers a Conflict (full_clean would raise
+    # a ValidationError no caller turns into a response: a 500).
+    row.full_clean(validate_constraints=False)
     try:
         with transaction.atomic():
             row.save()

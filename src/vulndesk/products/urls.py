@@ -14,4 +14,6 @@ urlpatterns = [
     path("<slug:product>/versions/<int:row_id>/remove/", views.supported_version_remove_view, name="version_remove"),
     path("<slug:product>/releases/", views.release_plan_view, name="release_plan"),
     path("<slug:product>/releases/<int:release_id>/ship/", views.release_ship_view, name="release_ship"),
+    path("<slug:product>/api-tokens/", views.api_token_create_view, name="api_token_create"),
+    path("<slug:product>/api-tokens/<int:token_id>/revoke/", views.api_token_revoke_view, name="api_token_revoke"),
 ]

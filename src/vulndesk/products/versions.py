@@ -39,7 +39,9 @@ def validate_range(range_text: str) -> None:
         raise InvalidRange("A version range cannot be empty.")
     if len(text) > 100 or any(ch.isspace() and ch != " " for ch in text):
         raise InvalidRange("A version range is at most 100 characters on one line.")
-    _specifier(text)
+    if _specifier(text) is None and any(ch.isspace() or ch in "*^," for ch in text):
+        # Neither a line nor a specifier: it would be compared as one exact version and match nothing.
+        raise InvalidRange(f"{range_text!r} is not a version range: write 2.x, >=2.0,<3.0 or one version (1.4.2).")
 
 
 def version_in_range(version: str, range_text: str) -> bool:
@@ -48,7 +50,11 @@ def version_in_range(version: str, range_text: str) -> bool:
         return False
     spec = _specifier(range_text)
     if spec is None:  # an exact version
-        return version == range_text.strip().removeprefix("v")
+        exact = range_text.strip().removeprefix("v").removeprefix("V")
+        try:
+            return Version(version) == Version(exact)  # PEP 440: 1.0 == 1.0.0
+        except InvalidVersion:
+            return version == exact
     try:
         parsed = Version(version)
     except InvalidVersion:

@@ -5,12 +5,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from vulndesk.accounts.api_tokens import api_token_create, api_token_revoke
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError, NotFound
+from vulndesk.core.ratelimit import client_ip
 from vulndesk.organisations.access import member_view
 from vulndesk.organisations.models import SETTINGS_ROLES
 from vulndesk.products import selectors, services
-from vulndesk.products.forms import PolicyForm, ProductForm, ReleaseForm, SupportedVersionForm
+from vulndesk.products.forms import ApiTokenForm, PolicyForm, ProductForm, ReleaseForm, SupportedVersionForm
 from vulndesk.reports import deadlines
 from vulndesk.reports.services import reports_waiting_for_release_schedule
 
@@ -55,6 +57,9 @@ def _detail_context(member, product, **forms):
         "releases": selectors.releases_for_product(product=product),
         "examples": _policy_examples(product),
         "can_edit": member.role in SETTINGS_ROLES,
+        "token_form": forms.get("token_form") or ApiTokenForm(),
+        "api_tokens": selectors.api_tokens_for_product(product=product) if member.role in SETTINGS_ROLES else [],
+        "new_token": forms.get("new_token"),
         "nav": "products",
     }
 
@@ -178,3 +183,34 @@ def release_ship_view(request, member, product, release_id):
                           shipped_on=clock.now().astimezone(deadlines.zone(member.organisation.time_zone)).date())
     flash.success(request, f"Release {release.version} marked as shipped.")
     return redirect(_settings_url(member, product))
+
+
+@member_view(*SETTINGS_ROLES)
+@require_POST
+def api_token_create_view(request, member, product):
+    product = selectors.product_for_member(member=member, product_slug=product)
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return render(request, "products/product_detail.html", _detail_context(member, product, token_form=form),
+                      status=422)
+    try:
+        _, raw = api_token_create(organisation=member.organisation, product=product, created_by=member.user,
+                                  ip_address=client_ip(request), **form.cleaned_data)
+    except DomainError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return render(request, "products/product_detail.html", _detail_context(member, product, token_form=form),
+                      status=422)
+    # The token is shown on this response only; it is never stored in clear anywhere.
+    response = render(request, "products/product_detail.html", _detail_context(member, product, new_token=raw))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@member_view(*SETTINGS_ROLES)
+@require_POST
+def api_token_revoke_view(request, member, product, token_id):
+    product = selectors.product_for_member(member=member, product_slug=product)
+    token = selectors.api_token_for_product(product=product, token_id=token_id)
+    api_token_revoke(token=token, actor=member.user, ip_address=client_ip(request))
+    flash.success(request, f"Token {token.name} revoked.")
+    return redirect(_settings_url(member, product) + "#api-tokens")

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from vulndesk.reports.severity import Severity
+from vulndesk.reports.severity import SEVERITY_RANK, Severity
 
 
 @lru_cache(maxsize=256)
@@ -115,6 +115,7 @@ def resolution_deadline_after_severity_change(
     *,
     targets: ResolutionTargets,
     severity: str,
+    previous_severity: str,
     accepted_at: datetime,
     changed_at: datetime,
     zone: ZoneInfo,
@@ -123,7 +124,10 @@ def resolution_deadline_after_severity_change(
     due = resolution_deadline(
         targets=targets, severity=severity, start=accepted_at, zone=zone, next_release_on=next_release_on
     )
-    if isinstance(due, datetime) and due < changed_at:
+    # Only a raise restarts the clock (a downgrade must not clear a miss); a deadline equal to
+    # the change is already missed, so it restarts too.
+    raised = SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(previous_severity, 0)
+    if raised and isinstance(due, datetime) and due <= changed_at:
         return resolution_deadline(
             targets=targets, severity=severity, start=changed_at, zone=zone, next_release_on=next_release_on
         )

@@ -67,7 +67,10 @@ class QueueFilters:
             raise DomainError(f"Unknown state filter {self.state!r}.", field="state")
         if self.severity and self.severity not in Severity.values:
             raise DomainError(f"Unknown severity filter {self.severity!r}.", field="severity")
-        if self.assignee and self.assignee != "none" and not self.assignee.isdigit():
+        # ASCII digits only ("²".isdigit() is true but int() refuses it) and within a 64-bit id.
+        if self.assignee and self.assignee != "none" and not (
+            self.assignee.isascii() and self.assignee.isdigit() and len(self.assignee) <= 18
+        ):
             raise DomainError("The assignee filter is a user id or 'none'.", field="assignee")
 
     def as_params(self) -> dict[str, str]:
@@ -137,7 +140,7 @@ def reports_for_queue(
         due, report_id = _cursor_decode(cursor)
         reports = reports.filter(Q(next_due_at__gt=due) | Q(next_due_at=due, id__gt=report_id))
     rows = list(
-        reports.select_related("product", "assignee", "organisation").order_by("next_due_at", "id")[: limit + 1]
+        reports.select_related("product__policy", "assignee", "organisation").order_by("next_due_at", "id")[: limit + 1]
     )
     next_cursor = _cursor_encode(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(reports=rows[:limit], next_cursor=next_cursor, filters=filters)

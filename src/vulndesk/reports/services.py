@@ -97,8 +97,12 @@ def _missed_flag(clock_name: str) -> str:
     return f"{clock_name}_missed"
 
 
-def _refresh_derived(report: Report, policy: Policy, now: datetime) -> None:
-    """Recompute the denormalised queue and sweep columns from the clocks."""
+def _refresh_derived(report: Report, policy: Policy, now: datetime, *, deadline_moved: bool = False) -> None:
+    """Recompute the denormalised queue and sweep columns from the clocks.
+
+    ``deadline_moved``: a deadline was just set or changed. If its reminder point has already
+    passed (e.g. an upgrade to High on day 12 leaves 2 days), the next sweep must look at once,
+    so the reminder for the new deadline still goes out before the miss."""
     report.is_open = report.state not in CLOSED_STATES
     clocks = running_clocks(report)
     report.next_due_at = min((due for _, _, due in clocks), default=NO_DEADLINE)
@@ -108,13 +112,14 @@ def _refresh_derived(report: Report, policy: Policy, now: datetime) -> None:
         if now < remind:
             checks.append(remind)
         elif now < due:
-            checks.append(due)
+            checks.append(now if deadline_moved else due)
         elif not getattr(report, _missed_flag(clock_name)):
             checks.append(now)  # overdue and not yet recorded: the next sweep records it
     report.next_check_at = min(checks, default=NO_DEADLINE)
 
 
-def _resolution_clock_start(report: Report, policy: Policy, start: datetime, *, severity_changed: bool) -> list:
+def _resolution_clock_start(report: Report, policy: Policy, start: datetime, *, severity_changed: bool,
+                            previous_severity: str = "") -> list:
     """(Re)compute the resolution deadline; returns timeline events to record."""
     org = report.organisation
     zone = deadlines.zone(org.time_zone)
@@ -122,7 +127,8 @@ def _resolution_clock_start(report: Report, policy: Policy, start: datetime, *, 
     release_on = release.planned_on if release else None
     if severity_changed and report.resolution_started_at:
         due = deadlines.resolution_deadline_after_severity_change(
-            targets=_targets(policy), severity=report.severity, accepted_at=report.resolution_started_at,
+            targets=_targets(policy), severity=report.severity, previous_severity=previous_severity,
+            accepted_at=report.resolution_started_at,
             changed_at=start, zone=zone, next_release_on=release_on,
         )
     else:
@@ -148,8 +154,12 @@ def _resolution_clock_start(report: Report, policy: Policy, start: datetime, *, 
     return []
 
 
-def _save(report: Report, policy: Policy, now: datetime) -> None:
-    _refresh_derived(report, policy, now)
+def _deadline_moved(events: list[tuple[str, dict]]) -> bool:
+    return any(kind == EventKind.DEADLINE_CHANGED for kind, _ in events)
+
+
+def _save(report: Report, policy: Policy, now: datetime, *, deadline_moved: bool = False) -> None:
+    _refresh_derived(report, policy, now, deadline_moved=deadline_moved)
     report.updated_at = now
     report.save()
 
@@ -287,8 +297,8 @@ def report_severity_change(
         "override_reason": report.severity_override_reason,
     })]
     if report.resolution_started_at and report.fixed_at is None and report.severity != before[0]:
-        events += _resolution_clock_start(report, policy, now, severity_changed=True)
-    _save(report, policy, now)
+        events += _resolution_clock_start(report, policy, now, severity_changed=True, previous_severity=before[0])
+    _save(report, policy, now, deadline_moved=_deadline_moved(events))
     TimelineEvent.objects.bulk_create([_event(report, kind, actor, now, **data) for kind, data in events])
     _audit("report.severity_change", report, actor, now, severity=report.severity)
     return report
@@ -351,7 +361,7 @@ def report_transition(
     if to == ReportState.DISCLOSED:
         report.disclosed_at = now
     report.state = to
-    _save(report, policy, now)
+    _save(report, policy, now, deadline_moved=_deadline_moved(events))
     data = {"from": previous_state, "to": to}
     if reason:
         data["reason"] = reason[:500]
@@ -423,6 +433,8 @@ def message_post(*, report: Report, actor: Membership, body: str, is_internal: b
     message = Message.objects.create(
         report=report, author_id=actor.user_id, body=_message_body(body), is_internal=is_internal, created_at=now
     )
+    # The timeline says that a message was written (never what); notes stay off the tracking page.
+    _event(report, EventKind.MESSAGE, actor, now, public=not is_internal, internal=is_internal).save()
     _audit("report.message", report, actor, now, internal=is_internal)
     return message
 
@@ -436,6 +448,7 @@ def reporter_message_post(*, report: Report, body: str) -> Message:
     message = Message.objects.create(
         report=report, is_from_reporter=True, body=_message_body(body), created_at=now
     )
+    _event(report, EventKind.MESSAGE, None, now, label="reporter", public=True, internal=False).save()
     _audit("report.reporter_message", report, None, now)
     return message
 
@@ -454,8 +467,10 @@ def reports_waiting_for_release_schedule(*, product: Product) -> int:
     for report in waiting.iterator(chunk_size=500):
         events = _resolution_clock_start(report, policy, report.resolution_started_at or now, severity_changed=False)
         if report.resolution_due_at is not None:
-            _save(report, policy, now)
+            _save(report, policy, now, deadline_moved=True)
             TimelineEvent.objects.bulk_create([_event(report, kind, None, now, **data) for kind, data in events])
+            _audit("report.deadline_change", report, None, now, clock=SlaClock.RESOLUTION,
+                   to=report.resolution_due_at.isoformat())
             count += 1
     return count
 

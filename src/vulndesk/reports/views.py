@@ -10,7 +10,7 @@ from vulndesk.accounts.models import User
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
 from vulndesk.organisations.access import member_view
-from vulndesk.organisations.models import TRIAGE_ROLES
+from vulndesk.organisations.models import READ_ROLES, TRIAGE_ROLES, Role
 from vulndesk.organisations.selectors import members_of_organisation
 from vulndesk.products.selectors import products_for_member, supported_versions_for_product
 from vulndesk.reports import selectors, services
@@ -153,7 +153,7 @@ def report_assign_view(request, member, number):
     return _after_action(request, member, report, f"Assigned to {who}.")
 
 
-@member_view()
+@member_view(*(READ_ROLES - {Role.VIEWER}))  # viewers read only: 403, as in the API
 @require_POST
 def report_message_view(request, member, number):
     report = selectors.report_for_member(member=member, number=number)

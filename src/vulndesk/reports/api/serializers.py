@@ -101,7 +101,8 @@ class ReportOutput(serializers.Serializer):
 
     def get_deadlines(self, report: Report) -> dict[str, dict]:
         now = self.context["now"]
-        fraction = self.context.get("reminder_fraction_percent", 75)
+        # Each report's own product policy: a list may mix products with different reminder points.
+        fraction = report.product.policy.reminder_fraction_percent
         clocks = {
             "acknowledgement": (report.received_at, report.acknowledgement_due_at, report.acknowledged_at),
             "assessment": (report.received_at, report.assessment_due_at, report.assessed_at),

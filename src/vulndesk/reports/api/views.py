@@ -10,11 +10,11 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from vulndesk.accounts.models import User
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
 from vulndesk.organisations.access import membership_for, require_role
 from vulndesk.organisations.models import READ_ROLES, SUBMIT_ROLES, TRIAGE_ROLES, Membership
+from vulndesk.organisations.selectors import members_of_organisation
 from vulndesk.products.selectors import product_for_member
 from vulndesk.reports import selectors, services
 from vulndesk.reports.api import serializers as s
@@ -127,7 +127,8 @@ class ReportAssigneeApi(APIView):
         data = _valid(s.AssigneeInput, request)
         assignee = None
         if data["assignee"] is not None:
-            assignee = User.objects.filter(pk=data["assignee"], memberships__organisation_id=member.organisation_id).first()
+            assignee = next((m.user for m in members_of_organisation(member=member) if m.user_id == data["assignee"]),
+                            None)
             if assignee is None:
                 raise DomainError("The assignee must be a member of this organisation.", field="assignee")
         services.report_assign(report=report, actor=member, assignee=assignee)

@@ -12,8 +12,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         problems = audit_chain_problems()
         if problems:
-            for problem in problems:
-                where = f"entry {problem.entry_id}" if problem.entry_id else "chain head"
+            places = [f"entry {problem.entry_id}" if problem.entry_id else "chain head" for problem in problems]
+            for where, problem in zip(places, problems, strict=True):
                 self.stderr.write(f"{where}: {problem.problem}")
-            raise CommandError(f"audit chain is broken: {len(problems)} problem(s)")
+            # The error names the first break, so a caller that only sees the exception knows where to look.
+            raise CommandError(f"audit chain is broken at {places[0]}: {len(problems)} problem(s)")
         self.stdout.write(self.style.SUCCESS("audit chain intact"))

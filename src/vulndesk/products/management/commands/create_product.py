@@ -1,5 +1,6 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from vulndesk.core.errors import DomainError
 from vulndesk.organisations.models import Organisation
@@ -26,12 +27,13 @@ class Command(BaseCommand):
         except Organisation.DoesNotExist:
             raise CommandError(f"No organisation with the slug {organisation!r}.") from None
         try:
-            product = product_create(organisation=org, name=name, slug=slug, repository_url=repository,
-                                     security_contacts=contacts)
-            for version_range in supported:
-                supported_version_add(product=product, version_range=version_range, is_supported=True)
-            for version_range in unsupported:
-                supported_version_add(product=product, version_range=version_range, is_supported=False)
+            with transaction.atomic():  # a bad version range leaves no half-made product behind
+                product = product_create(organisation=org, name=name, slug=slug, repository_url=repository,
+                                         security_contacts=contacts)
+                for version_range in supported:
+                    supported_version_add(product=product, version_range=version_range, is_supported=True)
+                for version_range in unsupported:
+                    supported_version_add(product=product, version_range=version_range, is_supported=False)
         except DomainError as error:
             raise CommandError(error.message) from None
         except ValidationError as error:

@@ -1,4 +1,6 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from vulndesk.accounts.services import user_create
 from vulndesk.core.errors import DomainError
@@ -21,10 +23,13 @@ class Command(BaseCommand):
         except Organisation.DoesNotExist:
             raise CommandError(f"No organisation with the slug {organisation!r}.") from None
         try:
-            user, password = user_create(email=email, name=name)
-            if org:
-                membership_add(organisation=org, user=user, role=role)
+            with transaction.atomic():  # no user without the membership that was asked for
+                user, password = user_create(email=email, name=name)
+                if org:
+                    membership_add(organisation=org, user=user, role=role)
         except DomainError as error:
             raise CommandError(error.message) from None
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from None
         self.stdout.write(f"Created {user.email}" + (f" as {role} of {org.slug}" if org else ""))
         self.stdout.write(f"One-time password: {password}")
