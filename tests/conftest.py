@@ -12,7 +12,14 @@ import pytest
 # pytest-django's live_server and Playwright's sync API share the main thread's event loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
 
-from tests.factories.core import PASSWORD, make_member, make_organisation, make_product, make_report  # noqa: E402,F401
+from tests.factories.core import (  # noqa: E402,F401
+    PASSWORD,
+    make_member,
+    make_organisation,
+    make_product,
+    make_report,
+    verified_login,
+)
 from vulndesk.core import clock  # noqa: E402
 
 
@@ -60,8 +67,8 @@ def owner(organisation):
 
 @pytest.fixture
 def staff_client(client, triager):
-    client.force_login(triager.user)
-    return client
+    """A triager logged in with password and second factor."""
+    return verified_login(client, triager.user)
 
 
 def _free_port() -> int:

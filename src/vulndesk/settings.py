@@ -147,7 +147,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default, opted into now
 
 # --- Passwords ------------------------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -274,7 +273,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "vulndesk.accounts.jwt.FamilyJWTAuthentication",
         "vulndesk.accounts.api_tokens.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",  # TODO(#3): VerifiedSessionAuthentication
+        "vulndesk.accounts.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["vulndesk.core.ratelimit.ScopedRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -15,7 +15,14 @@ from django.urls.converters import IntConverter
 from rest_framework.views import APIView
 
 import vulndesk
-from tests.factories.core import add_versions, make_member, make_organisation, make_product, make_report
+from tests.factories.core import (
+    add_versions,
+    make_member,
+    make_organisation,
+    make_product,
+    make_report,
+    verified_login,
+)
 from vulndesk.organisations.access import PUBLIC_VIEWS
 
 PACKAGE = Path(vulndesk.__file__).parent
@@ -264,7 +271,7 @@ def world(db):
 def test_state_changing_url_answers_get_with_405(client, world, name):
     owner, values = world
     route = next(route for route in _member_routes() if route.name == name)
-    client.force_login(owner.user)
+    verified_login(client, owner.user)
     # require_POST answers before any lookup, so a URL argument no fixture knows gets a placeholder.
     kwargs = {key: values.get(key, 999_999 if isinstance(converter, IntConverter) else "placeholder")
               for key, converter in route.kwargs.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tests.factories.core import make_member, make_organisation, make_product, make_report
+from tests.factories.core import make_member, make_organisation, make_product, make_report, verified_login
 from vulndesk.attachments.models import Attachment
 from vulndesk.audit.models import AuditEntry
 
@@ -68,11 +68,11 @@ def test_one_bad_file_in_a_batch_stores_none_of_them(staff_client, triager):
 
 def test_member_of_another_organisation_gets_404_for_upload_and_download(client, triager):
     report = make_report(make_product(triager.organisation)).report
-    client.force_login(triager.user)
+    verified_login(client, triager.user)
     client.post(_upload_url(triager, report.number), {"attachments": SimpleUploadedFile("a.txt", b"hello\n")})
     attachment = Attachment.objects.get()
     outsider = make_member(make_organisation(), role="owner")
-    client.force_login(outsider.user)
+    verified_login(client, outsider.user)
     download = reverse("attachments:download", kwargs={
         "organisation": triager.organisation.slug, "number": report.number, "attachment_id": attachment.pk})
     assert client.get(download).status_code == 404

@@ -7,7 +7,14 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.factories.core import PASSWORD, make_member, make_organisation, make_product
+from tests.factories.core import (
+    PASSWORD,
+    make_member,
+    make_organisation,
+    make_product,
+    totp_code,
+    totp_device_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,6 +43,24 @@ def _file_report(page: Page, base_url: str, organisation, product, *, title: str
     return page.url
 
 
+def _totp_for_secret(secret_text: str) -> str:
+    """What an authenticator app shows for the key printed on the enrolment page."""
+    import base64
+
+    from django_otp.oath import totp
+
+    secret = secret_text.replace(" ", "")
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    return str(totp(key)).zfill(6)
+
+
+def _password_step(page: Page, base_url: str, email: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
 def test_reporter_files_a_report_and_sees_the_triagers_acceptance(live_server, page: Page, console_problems):
     organisation = make_organisation(reference_prefix="ACME")
     product = make_product(organisation, name="Acme Shop")
@@ -46,10 +71,14 @@ def test_reporter_files_a_report_and_sees_the_triagers_acceptance(live_server, p
     expect(page.get_by_label("Your private tracking link")).to_have_value(tracking_url)
     expect(page.get_by_text("Acknowledged", exact=True).first).to_be_visible()
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("E-mail address").fill(triager.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    # First login: password, then the mandatory two-factor enrolment, then the recovery codes.
+    _password_step(page, live_server.url, triager.user.email)
+    expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
+    page.get_by_label("Code from your app").fill(_totp_for_secret(page.locator("#totp-secret").inner_text()))
+    page.get_by_role("button", name="Turn on two-factor authentication").click()
+    expect(page.get_by_role("heading", name="Two-factor authentication is on")).to_be_visible()
+    assert len(page.locator("#recovery-codes").inner_text().split()) == 10
+    page.get_by_role("link", name="I saved them — continue").click()
     expect(page.get_by_role("heading", name="Triage queue")).to_be_visible()
 
     page.get_by_role("link", name="SQL injection in search").click()
@@ -82,10 +111,10 @@ def test_hostile_report_title_is_shown_as_text_and_never_runs(live_server, page:
     _file_report(page, live_server.url, organisation, product, title=hostile)
     expect(page.get_by_role("heading", name=hostile)).to_be_visible()
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("E-mail address").fill(triager.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    device = totp_device_for(triager.user)
+    _password_step(page, live_server.url, triager.user.email)
+    page.get_by_label("Code").fill(totp_code(device))
+    page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("link", name=hostile)).to_be_visible()
     page.get_by_role("link", name=hostile).click()
     expect(page.get_by_role("heading", name=hostile)).to_be_visible()

@@ -48,3 +48,30 @@ def add_versions(product: Product, supported=("2.x",), unsupported=("1.x",)) -> 
         supported_version_add(product=product, version_range=version_range, is_supported=True)
     for version_range in unsupported:
         supported_version_add(product=product, version_range=version_range, is_supported=False)
+
+
+def totp_device_for(user):
+    """A confirmed TOTP device for ``user`` (as after enrolment)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+
+
+def totp_code(device) -> str:
+    """The device's current code (django-otp reads the real time, as an authenticator app does)."""
+    from django_otp.oath import totp
+
+    return str(totp(device.bin_key, device.step, device.t0, device.digits, device.drift)).zfill(device.digits)
+
+
+def verified_login(client, user):
+    """Log ``client`` in as ``user`` with a verified second factor, as the login + 2FA pages would."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    device = totp_device_for(user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

@@ -10,7 +10,14 @@ import pytest
 from django.apps import apps
 from django.utils.html import escape
 
-from tests.factories.core import add_versions, make_member, make_organisation, make_product, make_report
+from tests.factories.core import (
+    add_versions,
+    make_member,
+    make_organisation,
+    make_product,
+    make_report,
+    verified_login,
+)
 from vulndesk.products.services import product_update
 from vulndesk.reports import services
 from vulndesk.reports.models import Message, Report
@@ -263,7 +270,7 @@ def test_hostile_input_is_escaped_on_the_tracking_page(client, hostile):
 
 def test_hostile_input_is_escaped_on_the_staff_report_page(client, organisation, hostile, triager):
     report, _ = hostile
-    client.force_login(triager.user)
+    verified_login(client, triager.user)
 
     html = client.get(f"/o/{organisation.slug}/reports/{report.number}/").content.decode()
 
@@ -274,7 +281,7 @@ def test_hostile_input_is_escaped_on_the_staff_report_page(client, organisation,
 
 
 def test_hostile_input_is_escaped_in_the_staff_queue(client, organisation, hostile, triager):
-    client.force_login(triager.user)
+    verified_login(client, triager.user)
 
     html = client.get(f"/o/{organisation.slug}/reports/").content.decode()
 
@@ -284,7 +291,7 @@ def test_hostile_input_is_escaped_in_the_staff_queue(client, organisation, hosti
 
 def test_hostile_input_comes_back_verbatim_as_json_from_the_api(client, organisation, hostile, triager):
     report, _ = hostile
-    client.force_login(triager.user)
+    verified_login(client, triager.user)
 
     response = client.get(f"/api/v1/organisations/{organisation.slug}/reports/{report.number}/")
 

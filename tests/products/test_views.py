@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.factories.core import make_member, make_organisation, make_product, make_report
+from tests.factories.core import make_member, make_organisation, make_product, make_report, verified_login
 from vulndesk.products.models import Policy, Product, Release, SupportedVersion
 from vulndesk.products.services import release_plan, supported_version_add
 from vulndesk.reports import services as report_services
@@ -26,7 +26,7 @@ def settings_url(organisation, product, action: str = "") -> str:
 
 @pytest.fixture
 def owner_client(client, owner, frozen_clock):
-    client.force_login(owner.user)
+    verified_login(client, owner.user)
     return client
 
 
@@ -69,7 +69,7 @@ def test_a_new_report_follows_the_edited_policy(owner_client, organisation, prod
 
 
 def test_a_security_manager_may_edit_the_policy_too(client, organisation, product, frozen_clock):
-    client.force_login(make_member(organisation, role="security_manager").user)
+    verified_login(client, make_member(organisation, role="security_manager").user)
 
     response = client.post(settings_url(organisation, product, "policy/"), POLICY)
 
@@ -291,7 +291,7 @@ def _settings_state(product):
 def test_members_without_a_settings_role_cannot_change_settings(
     client, organisation, product, settings_rows, frozen_clock, role, action, data
 ):
-    client.force_login(make_member(organisation, role=role).user)
+    verified_login(client, make_member(organisation, role=role).user)
     before = _settings_state(product)
 
     response = client.post(settings_url(organisation, product, action.format(**settings_rows)), data)
@@ -311,7 +311,7 @@ def test_a_triager_sees_the_settings_read_only(staff_client, organisation, produ
 def test_an_owner_of_another_organisation_gets_404_and_changes_nothing(
     client, organisation, product, settings_rows, frozen_clock, action, data
 ):
-    client.force_login(make_member(make_organisation(), role="owner").user)
+    verified_login(client, make_member(make_organisation(), role="owner").user)
     before = _settings_state(product)
     url = settings_url(organisation, product, action.format(**settings_rows))
 
@@ -325,7 +325,7 @@ def test_an_owner_of_another_organisation_gets_404_and_changes_nothing(
 def test_an_owner_of_another_organisation_using_their_own_slug_gets_404(client, organisation, product, settings_rows,
                                                                         frozen_clock):
     other = make_organisation()
-    client.force_login(make_member(other, role="owner").user)
+    verified_login(client, make_member(other, role="owner").user)
 
     for action, data in SETTINGS_POSTS:
         response = client.post(f"/o/{other.slug}/products/{product.slug}/{action.format(**settings_rows)}", data)

@@ -10,7 +10,14 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from tests.factories.core import add_versions, make_member, make_organisation, make_product, make_report
+from tests.factories.core import (
+    add_versions,
+    make_member,
+    make_organisation,
+    make_product,
+    make_report,
+    verified_login,
+)
 from vulndesk.products.services import policy_update
 from vulndesk.reports import services
 from vulndesk.reports.models import Message, Report, TimelineEvent
@@ -579,7 +586,7 @@ def test_a_wrong_method_is_405_in_the_error_shape(api_client, organisation, repo
 
 def _login(client, organisation, role):
     member = make_member(organisation, role=role)
-    client.force_login(member.user)
+    verified_login(client, member.user)
     return member
 
 
@@ -625,7 +632,7 @@ def test_a_developer_sees_only_the_reports_assigned_to_them(client, organisation
     mine = make_report(product, title="Assigned to the developer").report
     other = make_report(product, title="Someone else's problem").report
     services.report_assign(report=mine, actor=triager, assignee=developer.user)
-    client.force_login(developer.user)
+    verified_login(client, developer.user)
 
     listed = client.get(reports_url(organisation))
 
@@ -672,7 +679,7 @@ def test_a_session_post_without_the_csrf_token_is_refused(organisation, product,
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    client.force_login(triager.user)
+    verified_login(client, triager.user)
 
     response = post(client, reports_url(organisation), valid_report(product))
 
@@ -737,7 +744,7 @@ def test_a_member_of_another_organisation_gets_404_for_every_url_of_organisation
     client, two_organisations, method, suffix, data
 ):
     a, a_product, a_reports, b, b_owner = two_organisations
-    client.force_login(b_owner.user)
+    verified_login(client, b_owner.user)
     before = _snapshot(a_reports)
 
     for report in a_reports:
@@ -755,7 +762,7 @@ def test_a_member_of_another_organisation_using_their_own_slug_with_a_numbers_ge
     client, two_organisations, method, suffix, data
 ):
     a, a_product, a_reports, b, b_owner = two_organisations
-    client.force_login(b_owner.user)
+    verified_login(client, b_owner.user)
     before = _snapshot(a_reports)
 
     for report in a_reports[1:]:  # numbers 2 and 3 exist only in A
@@ -768,7 +775,7 @@ def test_a_member_of_another_organisation_using_their_own_slug_with_a_numbers_ge
 
 def test_listing_and_searching_with_their_own_slug_never_shows_organisation_a(client, two_organisations):
     a, a_product, a_reports, b, b_owner = two_organisations
-    client.force_login(b_owner.user)
+    verified_login(client, b_owner.user)
 
     for params in ({}, {"state": "all"}, {"q": "ALPHA"}, {"q": f"{a.reference_prefix}-3"}, {"q": "3"},
                    {"product": a_product.slug}, {"assignee": str(a_reports[1].assignee_id)}):
@@ -780,7 +787,7 @@ def test_listing_and_searching_with_their_own_slug_never_shows_organisation_a(cl
 
 def test_creating_with_their_own_slug_and_a_product_of_organisation_a_is_404(client, two_organisations):
     a, a_product, a_reports, b, b_owner = two_organisations
-    client.force_login(b_owner.user)
+    verified_login(client, b_owner.user)
 
     response = post(client, reports_url(b), {"product": a_product.slug, "title": "Planted", "description": "d"})
 
@@ -791,7 +798,7 @@ def test_creating_with_their_own_slug_and_a_product_of_organisation_a_is_404(cli
 
 def test_marking_a_duplicate_of_a_report_of_organisation_a_is_404(client, two_organisations):
     a, a_product, a_reports, b, b_owner = two_organisations
-    client.force_login(b_owner.user)
+    verified_login(client, b_owner.user)
 
     response = post(client, reports_url(b, "1/transition/"), {"to": "duplicate", "duplicate_of": 3})
 
@@ -802,7 +809,7 @@ def test_marking_a_duplicate_of_a_report_of_organisation_a_is_404(client, two_or
 
 def test_assigning_a_user_of_organisation_a_in_organisation_b_is_refused(client, two_organisations):
     a, a_product, a_reports, b, b_owner = two_organisations
-    client.force_login(b_owner.user)
+    verified_login(client, b_owner.user)
 
     response = post(client, reports_url(b, "1/assignee/"), {"assignee": a_reports[1].assignee_id})
 

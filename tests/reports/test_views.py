@@ -7,7 +7,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.factories.core import add_versions, make_member, make_organisation, make_product, make_report
+from tests.factories.core import (
+    add_versions,
+    make_member,
+    make_organisation,
+    make_product,
+    make_report,
+    verified_login,
+)
 from vulndesk.reports import services
 from vulndesk.reports.models import Message, Report, TimelineEvent
 
@@ -59,7 +66,7 @@ def outsider_client(client, db, frozen_clock):
     """Signed in as the owner of another organisation, which has a report #1 of its own."""
     other = make_organisation(name="Beta Corp")
     make_report(make_product(other), title="Beta's own report")
-    client.force_login(make_member(other, role="owner").user)
+    verified_login(client, make_member(other, role="owner").user)
     client.other_organisation = other
     return client
 
@@ -119,7 +126,7 @@ def test_a_member_of_another_organisation_using_their_own_slug_sees_only_their_o
 
 @pytest.mark.parametrize("action", ["transition", "severity", "assign"])
 def test_a_viewer_cannot_use_the_triage_actions(client, organisation, report, action):
-    client.force_login(make_member(organisation, role="viewer").user)
+    verified_login(client, make_member(organisation, role="viewer").user)
 
     response = client.post(report_url(organisation, report.number, action),
                            {"to": "invalid", "cvss_vector": HIGH, "assignee": ""})
@@ -130,7 +137,7 @@ def test_a_viewer_cannot_use_the_triage_actions(client, organisation, report, ac
 
 
 def test_a_viewer_cannot_post_a_message(client, organisation, report):
-    client.force_login(make_member(organisation, role="viewer").user)
+    verified_login(client, make_member(organisation, role="viewer").user)
 
     response = client.post(report_url(organisation, report.number, "messages"), {"body": "hello"})
 
@@ -139,7 +146,7 @@ def test_a_viewer_cannot_post_a_message(client, organisation, report):
 
 
 def test_a_viewer_sees_the_report_without_the_decision_panel_or_composer(client, organisation, report):
-    client.force_login(make_member(organisation, role="viewer").user)
+    verified_login(client, make_member(organisation, role="viewer").user)
 
     html = client.get(report_url(organisation, report.number)).content.decode()
 

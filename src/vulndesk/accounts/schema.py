@@ -23,3 +23,14 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "type": "apiKey", "in": "header", "name": "Authorization",
             "description": "Personal API token for CI: `Token vd_…` (one product, one permission).",
         }
+
+
+class VerifiedSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "vulndesk.accounts.authentication.VerifiedSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey", "in": "cookie", "name": "sessionid",
+            "description": "A browser session that passed the second factor (unsafe methods need X-CSRFToken).",
+        }

@@ -17,6 +17,7 @@ from vulndesk.accounts.forms import LoginForm, OneTimeCodeForm, TotpConfirmForm
 from vulndesk.audit.services import audit_record
 from vulndesk.core.errors import DomainError
 from vulndesk.core.public import public_view
+from vulndesk.core.ratelimit import rate_limited
 
 
 def _safe_next(request, default: str = "/") -> str:
@@ -40,7 +41,8 @@ class LoginView(auth_views.LoginView):
         return reverse("accounts:two_factor") + (f"?next={target}" if target != "/" else "")
 
 
-login_view = public_view(LoginView.as_view())
+# Per-IP rate limit on top of django-axes' per-account and per-address lock-out.
+login_view = public_view(rate_limited("login")(LoginView.as_view()))
 
 
 def lockout_view(request, credentials=None, *args, **kwargs):

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
+from vulndesk.core.ratelimit import rate_limited
 from vulndesk.intake.forms import PublicReportForm, ReporterMessageForm
 from vulndesk.organisations.access import public_view
 from vulndesk.products.selectors import product_public, supported_versions_for_product
@@ -25,6 +26,7 @@ def _no_referrer(response):
 
 
 @public_view
+@rate_limited("report_submit")
 @require_http_methods(["GET", "POST"])
 def report_form_view(request, organisation, product):
     product = product_public(organisation_slug=organisation, product_slug=product)
@@ -73,6 +75,7 @@ def tracking_view(request, token):
 
 
 @public_view
+@rate_limited("tracking_message")
 @require_POST
 def tracking_message_view(request, token):
     report = selectors.report_for_tracking_token(token=token)

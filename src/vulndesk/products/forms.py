@@ -1,11 +1,20 @@
 from django import forms
+from django.db import models
 
 from vulndesk.products.models import Policy, Product
+
+
+def _https_urls(field, **kwargs):
+    # Addresses typed without a scheme mean https (Django 6's default, chosen explicitly now).
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
 
 
 class ProductForm(forms.ModelForm):
     class Meta:
         model = Product
+        formfield_callback = _https_urls
         fields = ["name", "slug", "description", "repository_url", "security_contacts", "accepts_reports"]
         help_texts = {
             "slug": "Used in the public report form's address: /p/<organisation>/<slug>/report/.",

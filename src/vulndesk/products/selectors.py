@@ -9,16 +9,19 @@ from vulndesk.products.models import Product, Release, SupportedVersion
 from vulndesk.products.versions import version_in_range
 
 
+def _visible_products(member: Membership):
+    products = Product.objects.filter(organisation_id=member.organisation_id)
+    if member.product_scope is not None:
+        products = products.filter(pk__in=member.product_scope)
+    return products
+
+
 def products_for_member(*, member: Membership) -> list[Product]:
-    return list(Product.objects.filter(organisation_id=member.organisation_id).order_by("name"))
+    return list(_visible_products(member).order_by("name"))
 
 
 def product_for_member(*, member: Membership, product_slug: str) -> Product:
-    product = (
-        Product.objects.select_related("policy", "organisation")
-        .filter(organisation_id=member.organisation_id, slug=product_slug)
-        .first()
-    )
+    product = _visible_products(member).select_related("policy", "organisation").filter(slug=product_slug).first()
     if product is None:
         raise NotFound
     return product

@@ -28,6 +28,8 @@ QUEUE_MAX_PAGE_SIZE = 200
 
 def _visible(member: Membership) -> QuerySet[Report]:
     reports = Report.objects.filter(organisation_id=member.organisation_id)
+    if member.product_scope is not None:
+        reports = reports.filter(product_id__in=member.product_scope)
     if member.sees_only_assigned:
         reports = reports.filter(assignee_id=member.user_id)
     return reports

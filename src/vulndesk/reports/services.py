@@ -410,6 +410,14 @@ def report_cwe_set(*, report: Report, actor: Membership, cwe_id: int | None) -> 
     return report
 
 
+def report_read_record(*, report: Report, actor: Membership, ip_address: str | None) -> None:
+    """Staff reading a report's contents is a security-relevant event (unpublished
+    vulnerabilities): who, when and from where goes into the audit trail."""
+    audit_record(action="report.read", organisation_id=report.organisation_id, actor_id=actor.user_id,
+                 actor_label=_actor_label(actor), target_type="report", target_id=report.pk, ip_address=ip_address,
+                 data={"via": "api_token"} if getattr(actor, "api_token", None) else {})
+
+
 # --- messages -----------------------------------------------------------------------------
 
 MESSAGE_MAX_CHARS = 50_000

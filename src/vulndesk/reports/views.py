@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from vulndesk.accounts.models import User
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
+from vulndesk.core.ratelimit import client_ip
 from vulndesk.organisations.access import member_view
 from vulndesk.organisations.models import READ_ROLES, TRIAGE_ROLES, Role
 from vulndesk.organisations.selectors import members_of_organisation
@@ -76,6 +77,7 @@ def _detail_context(member, report, **forms):
 @require_GET
 def report_detail_view(request, member, number):
     report = selectors.report_for_member(member=member, number=number)
+    services.report_read_record(report=report, actor=member, ip_address=client_ip(request))
     return render(request, "reports/report_detail.html", _detail_context(member, report))
 
 

@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
-from vulndesk.organisations.access import membership_for, require_role
+from vulndesk.core.ratelimit import client_ip
+from vulndesk.organisations.access import membership_for_request, require_role
 from vulndesk.organisations.models import READ_ROLES, SUBMIT_ROLES, TRIAGE_ROLES, Membership
 from vulndesk.organisations.selectors import members_of_organisation
 from vulndesk.products.selectors import product_for_member
@@ -21,7 +22,7 @@ from vulndesk.reports.api import serializers as s
 
 
 def _member(request, organisation: str, roles) -> Membership:
-    member = membership_for(user=request.user, organisation_slug=organisation)
+    member = membership_for_request(request, organisation_slug=organisation)
     require_role(member, roles)
     return member
 
@@ -87,7 +88,9 @@ class ReportDetailApi(APIView):
     @extend_schema(responses=s.ReportDetailOutput, operation_id="reports_retrieve")
     def get(self, request, organisation, number):
         member = _member(request, organisation, READ_ROLES)
-        return _detail(selectors.report_for_member(member=member, number=number))
+        report = selectors.report_for_member(member=member, number=number)
+        services.report_read_record(report=report, actor=member, ip_address=client_ip(request))
+        return _detail(report)
 
 
 class ReportTransitionApi(APIView):
