@@ -41,8 +41,9 @@ def _issue(user: User, family: TokenFamily) -> dict[str, str]:
     return {"access": str(access), "refresh": str(refresh)}
 
 
-@transaction.atomic
 def tokens_obtain(*, request, email: str, password: str, otp_code: str) -> dict[str, str]:
+    # Deliberately not one transaction: a refusal must keep what the failure wrote (django-axes'
+    # failure count, django-otp's throttle, the audit entry), or guessing would cost nothing.
     # authenticate() with the request lets django-axes count failures and lock out.
     user = authenticate(request=request, username=email, password=password)
     if user is None or not user.is_active:
@@ -51,10 +52,11 @@ def tokens_obtain(*, request, email: str, password: str, otp_code: str) -> dict[
         audit_record(action="auth.token_otp_failed", actor_id=user.pk, actor_label=user.email,
                      ip_address=request.META.get("REMOTE_ADDR"))
         raise InvalidCredentials
-    family = TokenFamily.objects.create(user=user, created_at=clock.now())
-    audit_record(action="auth.token_obtain", actor_id=user.pk, actor_label=user.email, target_type="token_family",
-                 target_id=family.pk, ip_address=request.META.get("REMOTE_ADDR"))
-    return _issue(user, family)
+    with transaction.atomic():
+        family = TokenFamily.objects.create(user=user, created_at=clock.now())
+        audit_record(action="auth.token_obtain", actor_id=user.pk, actor_label=user.email,
+                     target_type="token_family", target_id=family.pk, ip_address=request.META.get("REMOTE_ADDR"))
+        return _issue(user, family)
 
 
 def token_family_revoke(*, family: TokenFamily, reason: str, ip_address: str | None = None) -> None:
@@ -77,25 +79,28 @@ def _decoded_refresh(raw: str) -> dict:
     return payload
 
 
-@transaction.atomic
 def tokens_refresh(*, raw_refresh: str, ip_address: str | None = None) -> dict[str, str]:
     payload = _decoded_refresh(raw_refresh)
-    # Lock the family so two refreshes racing with one token cannot both succeed.
-    family = TokenFamily.objects.select_for_update().select_related("user").filter(pk=payload[FAMILY_CLAIM]).first()
-    if family is None or family.revoked_at is not None or not family.user.is_active:
-        raise exceptions.AuthenticationFailed("This session was ended; log in again.", "token_revoked")
-    if BlacklistedToken.objects.filter(token__jti=payload[api_settings.JTI_CLAIM]).exists():
+    with transaction.atomic():
+        # Lock the family so two refreshes racing with one token cannot both succeed.
+        family = (TokenFamily.objects.select_for_update().select_related("user")
+                  .filter(pk=payload[FAMILY_CLAIM]).first())
+        if family is None or family.revoked_at is not None or not family.user.is_active:
+            raise exceptions.AuthenticationFailed("This session was ended; log in again.", "token_revoked")
+        if not BlacklistedToken.objects.filter(token__jti=payload[api_settings.JTI_CLAIM]).exists():
+            try:
+                RefreshToken(raw_refresh).blacklist()
+            except TokenError:
+                raise exceptions.AuthenticationFailed("The refresh token is invalid or expired.",
+                                                      "token_not_valid") from None
+            return _issue(family.user, family)
         token_family_revoke(family=family, reason="refresh token reused", ip_address=ip_address)
-        logger.warning("refresh token reuse detected; family %s revoked", family.pk)
-        raise exceptions.AuthenticationFailed(
-            "This refresh token was already used. All sessions from that login were ended; log in again.",
-            "token_reused",
-        )
-    try:
-        RefreshToken(raw_refresh).blacklist()
-    except TokenError:
-        raise exceptions.AuthenticationFailed("The refresh token is invalid or expired.", "token_not_valid") from None
-    return _issue(family.user, family)
+    # Refused only after the revocation committed: raising inside the transaction rolled it back.
+    logger.warning("refresh token reuse detected; family %s revoked", family.pk)
+    raise exceptions.AuthenticationFailed(
+        "This refresh token was already used. All sessions from that login were ended; log in again.",
+        "token_reused",
+    )
 
 
 @transaction.atomic

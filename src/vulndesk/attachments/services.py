@@ -6,6 +6,7 @@ The same rules hold for the web form, staff uploads and (later) e-mail intake.
 
 import hashlib
 import logging
+import tempfile
 
 from django.conf import settings
 from django.db import transaction
@@ -105,3 +106,28 @@ def attachment_download_record(*, attachment: Attachment, actor: Membership | No
                  actor_id=actor.user_id if actor else None, actor_label="" if actor else "reporter",
                  target_type="report", target_id=attachment.report_id, ip_address=ip_address,
                  data={"attachment": attachment.pk})
+
+
+def attachments_reencrypt(organisation_id: int, current_version: int) -> int:
+    """Key rotation hook: re-encrypt each file still on an older data key into a new file, swap
+    the row to it, then delete the old file. Downloads keep working throughout."""
+    count = 0
+    for attachment in Attachment.objects.filter(organisation_id=organisation_id).exclude(key_version=current_version):
+        name = attachment_name(attachment)
+        new_key = storage.new_storage_key()
+        with tempfile.SpooledTemporaryFile(max_size=storage.CHUNK * 4) as plain:
+            for chunk in attachment_chunks(attachment):
+                plain.write(chunk)
+            storage.write_encrypted(storage_key=new_key, source=plain,
+                                    key=keys.data_key(organisation_id, current_version),
+                                    aad=attachment_aad(new_key, organisation_id))
+        old_key = attachment.storage_key
+        with transaction.atomic():
+            Attachment.objects.filter(pk=attachment.pk).update(
+                storage_key=new_key, key_version=current_version,
+                sealed_name=keys.seal(organisation_id=organisation_id, aad=_name_aad(organisation_id, new_key),
+                                      plaintext=name.encode()),
+            )
+        storage.delete(old_key)
+        count += 1
+    return count

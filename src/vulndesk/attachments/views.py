@@ -14,6 +14,7 @@ from vulndesk.core.errors import DomainError
 from vulndesk.core.public import public_view
 from vulndesk.core.ratelimit import client_ip, rate_limited
 from vulndesk.organisations.access import member_view
+from vulndesk.organisations.models import READ_ROLES, Role
 from vulndesk.reports.selectors import report_for_member, report_for_tracking_token
 
 
@@ -29,7 +30,7 @@ def _store_all(request, report, files, **who) -> bool:
     return True
 
 
-@member_view()
+@member_view(*(READ_ROLES - {Role.VIEWER}))  # viewers read only: 403, as for messages and in the API
 @require_POST
 def attachment_upload_view(request, member, number):
     report = report_for_member(member=member, number=number)

@@ -10,6 +10,8 @@ rotation done by another process is picked up without a restart.
 """
 
 import base64
+import hashlib
+import hmac
 import time
 
 from django.db import IntegrityError, transaction
@@ -20,6 +22,7 @@ from vulndesk.organisations.models import OrganisationKey
 
 _data_keys: dict[tuple[int, int], bytes] = {}
 _current_versions: dict[int, tuple[int, float]] = {}
+_search_keys: dict[int, bytes] = {}
 CURRENT_VERSION_TTL_SECONDS = 60
 ENVELOPE_PREFIX = "v1."
 
@@ -96,14 +99,16 @@ def unseal(*, organisation_id: int, aad: str, text: str) -> bytes:
 def search_key(organisation_id: int) -> bytes:
     """A key for the blind search index, derived from the organisation's first DEK so that it
     stays stable across DEK rotations (re-indexing is then never needed)."""
-    import hashlib
-    import hmac
-
+    cached = _search_keys.get(organisation_id)
+    if cached is not None:
+        return cached
     first = OrganisationKey.objects.filter(organisation_id=organisation_id).order_by("version").values_list(
         "version", flat=True).first()
     if first is None:
         first = current_key_version(organisation_id)
-    return hmac.new(_data_key(organisation_id, first), b"vulndesk search index v1", hashlib.sha256).digest()
+    key = hmac.new(_data_key(organisation_id, first), b"vulndesk search index v1", hashlib.sha256).digest()
+    _search_keys[organisation_id] = key
+    return key
 
 
 def kek_rewrap_all() -> int:
@@ -128,3 +133,4 @@ def forget_cached_keys() -> None:
     """Drop the process caches (tests; after a rotation in this process)."""
     _data_keys.clear()
     _current_versions.clear()
+    _search_keys.clear()

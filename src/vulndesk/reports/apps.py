@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ReportsConfig(AppConfig):
     name = "vulndesk.reports"
     label = "reports"
+
+    def ready(self):
+        from vulndesk.organisations.sealing import SEALED_MODELS
+        from vulndesk.reports.models import Message, Report
+
+        SEALED_MODELS.extend(model for model in (Report, Message) if model not in SEALED_MODELS)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from vulndesk.organisations.models import Organisation
+from vulndesk.organisations.sealing import SealedModel, SealedText, search_tokens
 from vulndesk.products.models import Product
 from vulndesk.reports.severity import Severity
 from vulndesk.reports.states import CLOSED_STATES, ReportState
@@ -32,22 +33,27 @@ class SlaClock(models.TextChoices):
     RESOLUTION = "resolution", "Resolution"
 
 
-class Report(models.Model):
+class Report(SealedModel):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="reports")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reports")
     number = models.PositiveIntegerField()
 
-    # What the reporter told us. Hostile by design: rendered as text only.
-    title = models.CharField(max_length=200)
-    description = models.TextField()
+    # What the reporter told us, encrypted at rest (organisations.sealing): the title alone in
+    # its own column so lists decrypt only titles; the body and the reporter's identity in the
+    # other. Hostile by design: rendered as text only.
+    sealed_title = models.TextField(default="")
+    sealed_contents = models.TextField(default="")
+    # Blind index of the title's words (keyed hashes), for word search without plaintext.
+    search_index = models.TextField(default="", blank=True)
     affected_versions = models.CharField(max_length=200, blank=True)
-    steps_to_reproduce = models.TextField(blank=True)
-    impact = models.TextField(blank=True)
-    suggested_fix = models.TextField(blank=True)
-
-    reporter_name = models.CharField(max_length=200, blank=True)
-    reporter_email = models.EmailField(blank=True)
-    reporter_handle = models.CharField(max_length=100, blank=True)
+    title = SealedText("sealed_title", "title")
+    description = SealedText("sealed_contents", "description")
+    steps_to_reproduce = SealedText("sealed_contents", "steps_to_reproduce")
+    impact = SealedText("sealed_contents", "impact")
+    suggested_fix = SealedText("sealed_contents", "suggested_fix")
+    reporter_name = SealedText("sealed_contents", "reporter_name")
+    reporter_email = SealedText("sealed_contents", "reporter_email")
+    reporter_handle = SealedText("sealed_contents", "reporter_handle")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEB)
     tracking_token_hash = models.CharField(max_length=64, unique=True)
 
@@ -105,8 +111,21 @@ class Report(models.Model):
             models.Index(fields=["next_check_at"], name="report_sla_sweep"),
         ]
 
+    sealed_columns = ("sealed_title", "sealed_contents")
+    derived_sealing_columns = ("search_index",)
+
     def __str__(self) -> str:
-        return f"{self.reference}: {self.title}"
+        return self.reference
+
+    def sealing_organisation_id(self) -> int:
+        return self.organisation_id
+
+    def sealing_aad(self, column: str) -> str:
+        return f"report:{self.organisation_id}:{self.number}:{column}"
+
+    def after_sealing(self, columns: set[str]) -> None:
+        if "sealed_title" in columns:
+            self.search_index = search_tokens(organisation_id=self.organisation_id, text=self.title)
 
     @property
     def reference(self) -> str:
@@ -157,18 +176,28 @@ class TimelineEvent(models.Model):
         indexes = [models.Index(fields=["report", "at", "id"], name="timeline_by_report")]
 
 
-class Message(models.Model):
+class Message(SealedModel):
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="messages")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     is_from_reporter = models.BooleanField(default=False)
     # Internal notes are for staff only and never reach the reporter.
     is_internal = models.BooleanField(default=False)
-    body = models.TextField()
+    sealed_body = models.TextField(default="")
+    body = SealedText("sealed_body", "body")
     created_at = models.DateTimeField()
+
+    sealed_columns = ("sealed_body",)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["report", "created_at", "id"], name="message_by_report")]
+
+    def sealing_organisation_id(self) -> int:
+        return self.organisation_id
+
+    def sealing_aad(self, column: str) -> str:
+        return f"message:{self.organisation_id}:{self.report_id}:{column}"
 
 
 class SlaNotice(models.Model):

@@ -17,6 +17,7 @@ from django.db.models import Count, Q, QuerySet
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError, NotFound
 from vulndesk.organisations.models import Membership
+from vulndesk.organisations.sealing import search_terms
 from vulndesk.reports.models import Message, Report, TimelineEvent
 from vulndesk.reports.severity import Severity
 from vulndesk.reports.states import ReportState
@@ -39,7 +40,7 @@ def _visible(member: Membership) -> QuerySet[Report]:
 class QueueFilters:
     """Queue filters as they appear in the URL (so a view can be bookmarked) and the API."""
 
-    state: str = ""  # a ReportState value, "open" (default), or "all"
+    state: str = "open"  # a ReportState value, "open" (default), or "all"
     severity: str = ""
     product: str = ""  # product slug
     assignee: str = ""  # user id, or "none"
@@ -135,14 +136,24 @@ def reports_for_queue(
     if filters.unsupported:
         reports = reports.filter(is_unsupported_version=True)
     if filters.q:
+        # Titles are encrypted: search matches whole words through the blind index, or a reference.
         reference = _REFERENCE.match(filters.q)
-        text = Q(title__icontains=filters.q)
-        reports = reports.filter(text | Q(number=int(reference.group(1))) if reference else text)
+        text = Q()
+        for token in search_terms(organisation_id=member.organisation_id, query=filters.q):
+            text &= Q(search_index__contains=f" {token} ")
+        if reference:
+            reports = reports.filter(Q(number=int(reference.group(1))) | (text if text else Q(pk__in=[])))
+        elif text:
+            reports = reports.filter(text)
+        else:
+            reports = reports.none()
     if cursor:
         due, report_id = _cursor_decode(cursor)
         reports = reports.filter(Q(next_due_at__gt=due) | Q(next_due_at=due, id__gt=report_id))
     rows = list(
-        reports.select_related("product__policy", "assignee", "organisation").order_by("next_due_at", "id")[: limit + 1]
+        reports.select_related("product__policy", "assignee", "organisation")
+        .defer("sealed_contents", "search_index")  # lists show titles only: never fetch the bodies
+        .order_by("next_due_at", "id")[: limit + 1]
     )
     next_cursor = _cursor_encode(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(reports=rows[:limit], next_cursor=next_cursor, filters=filters)

@@ -439,7 +439,8 @@ def message_post(*, report: Report, actor: Membership, body: str, is_internal: b
         raise NotFound
     now = clock.now()
     message = Message.objects.create(
-        report=report, author_id=actor.user_id, body=_message_body(body), is_internal=is_internal, created_at=now
+        organisation_id=report.organisation_id, report=report, author_id=actor.user_id, body=_message_body(body),
+        is_internal=is_internal, created_at=now,
     )
     # The timeline says that a message was written (never what); notes stay off the tracking page.
     _event(report, EventKind.MESSAGE, actor, now, public=not is_internal, internal=is_internal).save()
@@ -454,7 +455,8 @@ def reporter_message_post(*, report: Report, body: str) -> Message:
         raise DomainError("This report is disclosed and its thread is closed.", field="body")
     now = clock.now()
     message = Message.objects.create(
-        report=report, is_from_reporter=True, body=_message_body(body), created_at=now
+        organisation_id=report.organisation_id, report=report, is_from_reporter=True, body=_message_body(body),
+        created_at=now,
     )
     _event(report, EventKind.MESSAGE, None, now, label="reporter", public=True, internal=False).save()
     _audit("report.reporter_message", report, None, now)

@@ -28,6 +28,11 @@ class _PublicTokenApi(APIView):
     permission_classes = [AllowAny]
     throttle_scope = "auth_token"
 
+    def get_authenticate_header(self, request):
+        # Without authentication classes DRF turns a refused login into 403; a bad password,
+        # code or refresh token is 401 with a challenge (RFC 9110, 15.5.2).
+        return 'Bearer realm="api"'
+
 
 @public_view
 class TokenObtainApi(_PublicTokenApi):
