@@ -406,9 +406,9 @@ def test_a_disclosed_report_takes_no_more_reporter_messages(client, organisation
 
 def test_the_tracking_page_of_one_report_never_shows_another(client, organisation, product, frozen_clock):
     first = make_report(product, title="First report")
-    make_report(product, title="Second report")
+    second = make_report(product, title="Second report").report
     member = make_member(organisation, role="triager")
-    services.message_post(report=Report.objects.get(title="Second report"), actor=member, body="For the second",
+    services.message_post(report=second, actor=member, body="For the second",
                           is_internal=False)
 
     html = client.get(f"/track/{first.tracking_token}/").content.decode()

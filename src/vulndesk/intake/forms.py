@@ -4,6 +4,9 @@ stored as typed and rendered inert (autoescaped) everywhere."""
 from django import forms
 from django.conf import settings
 
+from vulndesk.attachments.forms import AttachmentsField, attachments_help
+from vulndesk.attachments.inspection import UploadRefused, inspect_upload, safe_filename
+
 TEXT_LIMIT = settings.REPORT_TEXT_MAX_CHARS
 
 
@@ -34,6 +37,23 @@ class PublicReportForm(forms.Form):
                                       help_text="Optional. Only used to reach you about this report.")
     reporter_handle = forms.CharField(label="Handle for credit", required=False, max_length=100,
                                       help_text="Optional. How you would like to be credited.")
+    attachments = AttachmentsField(label="Attachments", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["attachments"].help_text = attachments_help()
+
+    def clean_attachments(self):
+        # Checked by content before anything is stored, so a refused file never leaves a
+        # report half-filed; the reason names the file.
+        files = self.cleaned_data.get("attachments") or []
+        for upload in files:
+            try:
+                inspect_upload(upload.file, upload.size)
+            except UploadRefused as refusal:
+                raise forms.ValidationError(f"{safe_filename(upload.name)}: {refusal} Your text is kept; "
+                                            "choose the files again.") from None
+        return files
 
     def clean(self):
         cleaned = super().clean()

@@ -1,11 +1,14 @@
 """The reporter's side: the public report form and the tracking page. No account needed;
 the tracking link's token is the only key, and only its hash is stored."""
 
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from vulndesk.attachments.forms import attachments_help
+from vulndesk.attachments.services import attachment_add
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
 from vulndesk.core.ratelimit import rate_limited
@@ -31,10 +34,16 @@ def _no_referrer(response):
 def report_form_view(request, organisation, product):
     product = product_public(organisation_slug=organisation, product_slug=product)
     # Bound on every POST, even an empty one ("request.POST or None" would answer it 200, unbound).
-    form = PublicReportForm(request.POST if request.method == "POST" else None)
+    form = PublicReportForm(request.POST if request.method == "POST" else None,
+                            request.FILES if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            created = services.report_create(product=product, source=Source.WEB, **form.cleaned_data)
+            data = dict(form.cleaned_data)
+            files = data.pop("attachments", [])
+            with transaction.atomic():  # the report and its files are filed together, or not at all
+                created = services.report_create(product=product, source=Source.WEB, **data)
+                for upload in files:
+                    attachment_add(report=created.report, upload=upload, from_reporter=True)
         except DomainError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
@@ -50,7 +59,7 @@ def report_form_view(request, organisation, product):
     return render(request, "intake/report_form.html", context, status=422 if form.errors else 200)
 
 
-def _tracking_context(request, report, form=None):
+def _tracking_context(request, report, token, form=None):
     return {
         "report": report,
         "organisation": report.organisation,
@@ -60,7 +69,9 @@ def _tracking_context(request, report, form=None):
         "messages_thread": selectors.messages_for_report(report=report, include_internal=False),
         "form": form or ReporterMessageForm(),
         "just_submitted": request.session.get("just_submitted") == report.reference,
-        "tracking_url": request.build_absolute_uri(),
+        "tracking_url": request.build_absolute_uri(reverse("intake:tracking", kwargs={"token": token})),
+        "token": token,
+        "attachments_help": attachments_help(),
     }
 
 
@@ -69,7 +80,7 @@ def _tracking_context(request, report, form=None):
 @require_http_methods(["GET"])
 def tracking_view(request, token):
     report = selectors.report_for_tracking_token(token=token)
-    context = _tracking_context(request, report)
+    context = _tracking_context(request, report, token)
     request.session.pop("just_submitted", None)
     return _no_referrer(render(request, "intake/tracking.html", context))
 
@@ -87,5 +98,5 @@ def tracking_message_view(request, token):
             form.add_error("body", error.message)
         else:
             return _no_referrer(redirect(reverse("intake:tracking", kwargs={"token": token}) + "#thread"))
-    context = _tracking_context(request, report, form)
+    context = _tracking_context(request, report, token, form)
     return _no_referrer(render(request, "intake/tracking.html", context, status=422))

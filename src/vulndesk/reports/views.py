@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from vulndesk.accounts.models import User
+from vulndesk.attachments.forms import attachments_help
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
 from vulndesk.core.ratelimit import client_ip
@@ -70,6 +71,7 @@ def _detail_context(member, report, **forms):
             initial={"assignee": report.assignee_id}, members=members_of_organisation(member=member)
         ),
         "message_form": forms.get("message_form") or MessageForm(),
+        "attachments_help": attachments_help(),
     }
 
 
