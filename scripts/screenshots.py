@@ -5,9 +5,11 @@ Needs a running server (vulndesk serve --demo) and Debian's chromium at /usr/bin
 Submits one report through the public form, then visits the staff pages.
 """
 
+import base64
 import sys
 from pathlib import Path
 
+from django_otp.oath import totp
 from playwright.sync_api import sync_playwright
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -32,6 +34,8 @@ def main() -> None:
         page.get_by_label("Affected version").fill("1.4.2")
         page.get_by_label("What did you find?").fill("The preview renders <img src=x onerror=alert(1)> unescaped.")
         page.get_by_label("Steps to reproduce").fill("1. Open a post\n2. Paste the payload\n3. Click preview")
+        page.get_by_label("Attachments").set_input_files(
+            files=[{"name": "request.txt", "mimeType": "text/plain", "buffer": b"POST /preview HTTP/1.1\n"}])
         page.get_by_role("button", name="Send report").click()
         page.wait_for_selector("text=was received")
         page.screenshot(path=out / "02-tracking-after-submit.png", full_page=True)
@@ -40,6 +44,14 @@ def main() -> None:
         page.get_by_label("E-mail address").fill(email)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
+        if page.get_by_role("heading", name="Set up two-factor authentication").count():
+            page.screenshot(path=out / "03b-two-factor-setup.png", full_page=True)
+            secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+            key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+            page.get_by_label("Code from your app").fill(str(totp(key)).zfill(6))
+            page.get_by_role("button", name="Turn on two-factor authentication").click()
+            page.screenshot(path=out / "03c-recovery-codes.png", full_page=True)
+            page.get_by_role("link", name="I saved them — continue").click()
         page.wait_for_selector("text=Triage queue")
         page.screenshot(path=out / "04-queue.png", full_page=True)
         page.locator("table.queue td.title a").first.click()
@@ -47,6 +59,11 @@ def main() -> None:
         page.screenshot(path=out / "05-report.png", full_page=True)
         page.goto(f"{base}/o/demo/products/demo-app/")
         page.screenshot(path=out / "06-product.png", full_page=True)
+        page.goto(f"{base}/o/demo/members/")
+        page.screenshot(path=out / "07-members.png", full_page=True)
+        page.goto(f"{base}/api/docs/")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=out / "08-api-docs.png")
         browser.close()
     print(f"screenshots in {out}/")
     for error in errors:

@@ -1,3 +1,4 @@
+from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -5,7 +6,9 @@ from vulndesk.core import views as core_views
 from vulndesk.core.public import public_view
 
 schema_view = public_view(SpectacularAPIView.as_view())
-docs_view = public_view(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+# Swagger UI sets inline styles; allowed on this one page, which shows no user data.
+docs_view = public_view(csp_update({"style-src": ["'unsafe-inline'"]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema")))
 
 urlpatterns = [
     path("", include("vulndesk.organisations.urls")),

@@ -7,7 +7,7 @@ from django.contrib import messages as flash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp import match_token
@@ -38,7 +38,8 @@ class LoginView(auth_views.LoginView):
         from django.urls import reverse
 
         target = _safe_next(self.request)
-        return reverse("accounts:two_factor") + (f"?next={target}" if target != "/" else "")
+        # Encoded, so a target with its own query string ("?state=all&severity=high") survives whole.
+        return reverse("accounts:two_factor") + (f"?{urlencode({'next': target})}" if target != "/" else "")
 
 
 # Per-IP rate limit on top of django-axes' per-account and per-address lock-out.
@@ -71,6 +72,7 @@ def two_factor_view(request):
         ip = request.META.get("REMOTE_ADDR")
         if device is not None:
             otp_login(request, device)
+            request.session.cycle_key()  # a new session id for the new privilege (ASVS V7.2.4)
             used_recovery = device.__class__.__name__ == "RecoveryCodeDevice"
             audit_record(action="auth.2fa_verified", actor_id=user.pk, actor_label=user.email, ip_address=ip,
                          data={"method": "recovery_code" if used_recovery else "totp"})
@@ -101,6 +103,7 @@ def two_factor_setup_view(request):
             form.add_error("code", error.message)
         else:
             otp_login(request, device)
+            request.session.cycle_key()  # a new session id for the new privilege (ASVS V7.2.4)
             response = render(request, "accounts/recovery_codes.html", {"codes": codes, "next": _safe_next(request)})
             response["Cache-Control"] = "no-store"
             return response

@@ -24,7 +24,7 @@ class AttachmentsField(forms.FileField):
 
 
 def attachments_help() -> str:
-    return (f"Optional. Up to {settings.ATTACHMENT_MAX_FILES_PER_REQUEST} files, {settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB "
+    return (f"Up to {settings.ATTACHMENT_MAX_FILES_PER_REQUEST} files, {settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB "
             "each: text, logs, PNG, JPEG, GIF, WebP, PDF, ZIP, tar.gz or packet captures. HTML, SVG and "
             "executables are refused.")
 

@@ -41,7 +41,7 @@ class PublicReportForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["attachments"].help_text = attachments_help()
+        self.fields["attachments"].help_text = "Optional. " + attachments_help()
 
     def clean_attachments(self):
         # Checked by content before anything is stored, so a refused file never leaves a

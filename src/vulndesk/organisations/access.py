@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 
 from vulndesk.accounts.models import ApiToken
 from vulndesk.core.errors import NotAllowed, NotFound
@@ -85,7 +86,9 @@ def member_view(*roles: str):
                 return redirect(reverse("accounts:two_factor") + "?" + urlencode({"next": request.get_full_path()}))
             member = membership_for(user=request.user, organisation_slug=organisation)
             require_role(member, allowed - {Role.CI_UPLOADER})  # CI uploaders use the API only
-            return view(request, member, *args, **kwargs)
+            # Every time on an organisation's pages is shown in its zone, whatever the server's.
+            with timezone.override(member.organisation.time_zone):
+                return view(request, member, *args, **kwargs)
 
         wrapper.member_view_roles = allowed
         return wrapper

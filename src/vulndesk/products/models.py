@@ -15,7 +15,7 @@ class Product(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=50)
     description = models.TextField(blank=True, max_length=2000)
-    repository_url = models.URLField(blank=True)
+    repository_url = models.URLField("repository URL", blank=True)
     # Comma-separated addresses that receive SLA reminders when a report has no assignee.
     security_contacts = models.CharField(max_length=1000, blank=True)
     accepts_reports = models.BooleanField(default=True)
