@@ -24,7 +24,7 @@ VULNDESK = Path(sys.executable).parent / "vulndesk"
 OUR_COMMANDS = {
     "serve": "start the web server",
     "demo": "Create the demo organisation",
-    "scheduler": "Enqueue the SLA sweep",
+    "scheduler": "Enqueue the periodic tasks",
     "sla_sweep": "Run the SLA sweep now",
     "create_organisation": "Create an organisation",
     "create_product": "Create a product",

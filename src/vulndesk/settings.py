@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "vulndesk.products",
     "vulndesk.reports",
     "vulndesk.attachments",
+    "vulndesk.advisories",
     "vulndesk.intake",
 ]
 
@@ -96,6 +97,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "vulndesk.core.middleware.DomainErrorMiddleware",
+    "vulndesk.core.middleware.PrivateNoStoreMiddleware",
     "vulndesk.core.logs.AccessLogMiddleware",
     # django-axes last, as its documentation requires.
     "axes.middleware.AxesMiddleware",
@@ -155,7 +157,8 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 15}},
+    {"NAME": "vulndesk.accounts.validators.ContextWordsValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -246,9 +249,9 @@ from datetime import timedelta  # noqa: E402
 
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
-# Lock the account after repeated failures from anywhere, and an address after repeated
-# failures on any account: password spraying and guessing are both stopped.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Lock the (account, address) pair: an attacker cannot lock a victim out from elsewhere
+# (ASVS V6.1.1); spraying many accounts from one address meets the per-IP login rate limit.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_CALLABLE = "vulndesk.accounts.views.lockout_view"
 AXES_RESET_ON_SUCCESS = True
@@ -304,8 +307,14 @@ SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY") or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
-    "LEEWAY": 5,
+    "LEEWAY": 0,
+    # Tokens name who made them and for whom (ASVS V9.2.3): a token of another service using the
+    # same key is refused.
+    "AUDIENCE": "vulndesk-api",
+    "ISSUER": SITE_URL,
 }
+# However often it is refreshed, a login ends this long after the password and code were given.
+JWT_SESSION_MAX_HOURS = int(os.environ.get("JWT_SESSION_MAX_HOURS", "12"))
 
 # CORS only for the public read APIs (OSV query, advisories: later issues); the staff API has
 # none, so a browser on another origin can never call it with a user's credentials.

@@ -16,7 +16,7 @@ LOW = "CVSS:3.1/AV:N/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N"  # 2.0
 POLICY = {
     "acknowledgement_hours": "24", "assessment_business_days": "3", "critical_resolution_hours": "48",
     "high_resolution_days": "7", "medium_resolution_days": "21", "low_in_next_release": "on",
-    "low_resolution_days": "60", "reminder_fraction_percent": "50",
+    "low_resolution_days": "60", "disclosure_days": "60", "reminder_fraction_percent": "50",
 }
 
 
@@ -55,7 +55,7 @@ def test_the_owner_edits_the_policy(owner_client, organisation, product):
     assert _policy_values(product) == {
         "acknowledgement_hours": 24, "assessment_business_days": 3, "critical_resolution_hours": 48,
         "high_resolution_days": 7, "medium_resolution_days": 21, "low_in_next_release": True,
-        "low_resolution_days": 60, "reminder_fraction_percent": 50,
+        "low_resolution_days": 60, "disclosure_days": 60, "reminder_fraction_percent": 50,
     }
     assert "Policy saved." in owner_client.get(response.url).content.decode()
 
@@ -195,7 +195,7 @@ def test_planning_a_release_gives_waiting_low_reports_a_deadline(
     assert report.resolution_waiting_for_release is False
     assert report.resolution_due_at == datetime.combine(date(2026, 12, 10), time(23, 59), tzinfo=ZoneInfo("Europe/Oslo"))
     assert report.next_due_at == report.resolution_due_at
-    event = TimelineEvent.objects.get(report=report, kind="deadline_changed")
+    event = TimelineEvent.objects.get(report=report, kind="deadline_changed", data__clock="resolution")
     assert event.data == {"clock": "resolution", "from": None, "to": report.resolution_due_at.isoformat(),
                           "waiting_for_release": False}
     assert "Release planned." in owner_client.get(response.url).content.decode()

@@ -208,7 +208,7 @@ def test_accepting_with_a_cvss_vector_sets_the_severity_and_starts_the_resolutio
     assert report.resolution_started_at == now
     assert report.resolution_due_at == now + timedelta(hours=72)
     assert report.next_due_at == report.resolution_due_at
-    (changed,) = events(report, EventKind.DEADLINE_CHANGED)
+    (changed,) = resolution_changes(report)
     assert changed.data["clock"] == SlaClock.RESOLUTION and changed.data["to"] == report.resolution_due_at.isoformat()
     (state_event,) = [e for e in events(report, EventKind.STATE_CHANGED) if e.data["to"] == S.ACCEPTED]
     assert state_event.actor_id == triager.user_id and state_event.is_public
@@ -313,7 +313,8 @@ def test_a_regressed_fix_goes_back_to_fixing_and_clears_fixed_at(frozen_clock, p
     frozen_clock.advance(hours=10)
     report = walk(report, triager, S.FIXED)
     assert fresh(report).fixed_at == MONDAY + timedelta(hours=10)
-    assert fresh(report).next_due_at == NO_DEADLINE  # the resolution clock stopped
+    # The resolution clock stopped; only the disclosure deadline still runs.
+    assert fresh(report).next_due_at == fresh(report).disclosure_due_at
     frozen_clock.advance(hours=2)
     walk(report, triager, S.FIXING)
     report = fresh(report)
@@ -430,8 +431,8 @@ def test_a_low_report_without_a_planned_release_is_flagged_and_has_no_deadline(f
     assert report.severity == Severity.LOW
     assert report.resolution_waiting_for_release is True
     assert report.resolution_due_at is None and report.resolution_started_at == MONDAY
-    assert report.next_due_at == NO_DEADLINE
-    assert events(report, EventKind.DEADLINE_CHANGED) == []
+    assert report.next_due_at == report.disclosure_due_at  # no resolution deadline; disclosure runs
+    assert resolution_changes(report) == []
 
 
 def test_planning_a_release_gives_waiting_low_reports_their_deadline(frozen_clock, product, triager):
@@ -444,7 +445,7 @@ def test_planning_a_release_gives_waiting_low_reports_their_deadline(frozen_cloc
     # The end (23:59) of the release day in Oslo, CET in December.
     assert report.resolution_due_at == datetime(2026, 12, 10, 22, 59, tzinfo=UTC)
     assert report.next_due_at == report.resolution_due_at
-    (event,) = events(report, EventKind.DEADLINE_CHANGED)
+    (event,) = resolution_changes(report)
     assert event.data["waiting_for_release"] is False and event.at == frozen_clock.now
     # A deadline change is audited like every other one.
     entry = audit(report)[-1]
@@ -680,3 +681,53 @@ def test_messages_appear_on_the_timeline_without_their_text_and_notes_stay_inter
         ("reporter", True, {"internal": False}),
     ]
     assert all("Here it is" not in str(e.data) and "ORG-3" not in str(e.data) for e in events)
+
+
+def resolution_changes(report):
+    return [e for e in events(report, EventKind.DEADLINE_CHANGED) if e.data["clock"] == "resolution"]
+
+
+def test_acceptance_sets_the_disclosure_deadline_from_the_policy(frozen_clock, product, triager):
+    report = make_report(product).report
+    frozen_clock.advance(days=3)
+    report_transition(report=report, actor=triager, to=S.ACCEPTED, cvss_vector=CRITICAL)
+    report.refresh_from_db()
+    assert report.disclosure_due_at == report.received_at + timedelta(days=90)
+    (event,) = [e for e in events(report, EventKind.DEADLINE_CHANGED) if e.data["clock"] == "disclosure"]
+    assert event.data["to"] == report.disclosure_due_at.isoformat()
+
+
+def test_the_disclosure_deadline_is_extended_only_with_a_reason_and_the_reporters_agreement(
+    frozen_clock, product, triager
+):
+    from vulndesk.reports.services import report_disclosure_extend
+
+    report = make_report(product).report
+    report_transition(report=report, actor=triager, to=S.ACCEPTED, cvss_vector=CRITICAL)
+    later = report.disclosure_due_at + timedelta(days=30)
+    with pytest.raises(DomainError, match="reason"):
+        report_disclosure_extend(report=report, actor=triager, due_at=later, reason=" ", reporter_agreed=True)
+    with pytest.raises(DomainError, match="agreement"):
+        report_disclosure_extend(report=report, actor=triager, due_at=later, reason="vendor patch", reporter_agreed=False)
+    with pytest.raises(DomainError, match="later"):
+        report_disclosure_extend(report=report, actor=triager, due_at=report.disclosure_due_at, reason="x",
+                                 reporter_agreed=True)
+    report_disclosure_extend(report=report, actor=triager, due_at=later, reason="vendor patch", reporter_agreed=True)
+    report.refresh_from_db()
+    assert report.disclosure_due_at == later
+    (event,) = events(report, EventKind.DISCLOSURE_EXTENDED)
+    assert event.is_public and event.data["reason"] == "vendor patch" and event.data["reporter_agreed"] is True
+    assert audit(report)[-1].action == "report.disclosure_extend"
+
+
+def test_the_sweep_reminds_before_the_disclosure_deadline(frozen_clock, product, triager):
+    from vulndesk.reports.models import SlaNotice
+    from vulndesk.reports.services import deadlines_sweep, report_disclosure_extend  # noqa: F401
+
+    report = make_report(product).report
+    report_transition(report=report, actor=triager, to=S.ACCEPTED, cvss_vector=CRITICAL)
+    for step in ("fixing", "fixed"):
+        report_transition(report=fresh(report), actor=triager, to=step)
+    frozen_clock.move(report.received_at + timedelta(days=68))  # 75 % of 90 days is 67.5
+    deadlines_sweep()
+    assert SlaNotice.objects.filter(report=report, clock="disclosure", kind="reminder").exists()

@@ -9,7 +9,7 @@ class LoginForm(AuthenticationForm):
 
 class OneTimeCodeForm(forms.Form):
     code = forms.CharField(
-        label="Code", max_length=20,
+        label="Code", max_length=40,
         help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}),
     )

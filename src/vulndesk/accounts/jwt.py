@@ -10,7 +10,9 @@
 """
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django_otp import match_token
@@ -87,15 +89,22 @@ def tokens_refresh(*, raw_refresh: str, ip_address: str | None = None) -> dict[s
                   .filter(pk=payload[FAMILY_CLAIM]).first())
         if family is None or family.revoked_at is not None or not family.user.is_active:
             raise exceptions.AuthenticationFailed("This session was ended; log in again.", "token_revoked")
-        if not BlacklistedToken.objects.filter(token__jti=payload[api_settings.JTI_CLAIM]).exists():
+        too_old = clock.now() - family.created_at > timedelta(hours=settings.JWT_SESSION_MAX_HOURS)
+        if too_old:
+            token_family_revoke(family=family, reason="session reached its maximum age", ip_address=ip_address)
+        elif not BlacklistedToken.objects.filter(token__jti=payload[api_settings.JTI_CLAIM]).exists():
             try:
                 RefreshToken(raw_refresh).blacklist()
             except TokenError:
                 raise exceptions.AuthenticationFailed("The refresh token is invalid or expired.",
                                                       "token_not_valid") from None
             return _issue(family.user, family)
-        token_family_revoke(family=family, reason="refresh token reused", ip_address=ip_address)
+        else:
+            token_family_revoke(family=family, reason="refresh token reused", ip_address=ip_address)
     # Refused only after the revocation committed: raising inside the transaction rolled it back.
+    if too_old:
+        raise exceptions.AuthenticationFailed("This login is older than its maximum age; log in again.",
+                                              "token_expired")
     logger.warning("refresh token reuse detected; family %s revoked", family.pk)
     raise exceptions.AuthenticationFailed(
         "This refresh token was already used. All sessions from that login were ended; log in again.",

@@ -52,7 +52,7 @@ class User(AbstractUser):
 
 class RecoveryCodeDevice(Device):
     """Single-use recovery codes as a django-otp device, so a recovery code verifies a session
-    exactly like a TOTP code does. Codes are stored as SHA-256 hashes (they are 80-bit random
+    exactly like a TOTP code does. Codes are stored as SHA-256 hashes (they are 120-bit random
     strings, so a fast hash is enough; a slow one would only slow logins)."""
 
     class Meta:

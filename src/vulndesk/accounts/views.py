@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods
@@ -50,6 +51,13 @@ def lockout_view(request, credentials=None, *args, **kwargs):
     """django-axes calls this when an account or address is locked out."""
     cooloff = settings.AXES_COOLOFF_TIME
     minutes = int(cooloff.total_seconds() // 60) if cooloff else None
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"error": {"code": "locked_out", "message": (
+            "Too many failed logins for this account from this address. "
+            + (f"Try again in {minutes} minutes." if minutes else "Ask an owner to unlock it."))}}, status=429)
+        if minutes:
+            response["Retry-After"] = str(minutes * 60)
+        return response
     response = render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
     if minutes:
         response["Retry-After"] = str(minutes * 60)

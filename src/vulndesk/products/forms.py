@@ -36,7 +36,7 @@ class PolicyForm(forms.ModelForm):
         fields = [
             "acknowledgement_hours", "assessment_business_days", "critical_resolution_hours",
             "high_resolution_days", "medium_resolution_days", "low_in_next_release", "low_resolution_days",
-            "reminder_fraction_percent",
+            "disclosure_days", "reminder_fraction_percent",
         ]
         labels = {
             "acknowledgement_hours": "Acknowledge within (hours)",
@@ -46,6 +46,7 @@ class PolicyForm(forms.ModelForm):
             "medium_resolution_days": "Resolve Medium within (days)",
             "low_in_next_release": "Resolve Low in the next planned release",
             "low_resolution_days": "Otherwise resolve Low within (days)",
+            "disclosure_days": "Disclose at the latest (days after receipt)",
             "reminder_fraction_percent": "Remind at (% of the window)",
         }
 

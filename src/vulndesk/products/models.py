@@ -90,6 +90,9 @@ class Policy(models.Model):
     # Low: fixed in the next planned release. When off, Low uses low_resolution_days instead.
     low_in_next_release = models.BooleanField(default=True)
     low_resolution_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1), MaxValueValidator(730)])
+    # Coordinated disclosure: an accepted report is disclosed at the latest this many days after it
+    # was received (the common 90-day practice); extendable per report with the reporter's agreement.
+    disclosure_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(7), MaxValueValidator(730)])
     # Fraction of a window after which a reminder goes out (the "at risk" point).
     reminder_fraction_percent = models.PositiveIntegerField(
         default=75, validators=[MinValueValidator(10), MaxValueValidator(95)]

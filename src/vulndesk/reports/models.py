@@ -31,6 +31,7 @@ class SlaClock(models.TextChoices):
     ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement"
     ASSESSMENT = "assessment", "Assessment"
     RESOLUTION = "resolution", "Resolution"
+    DISCLOSURE = "disclosure", "Disclosure"
 
 
 class Report(SealedModel):
@@ -83,7 +84,10 @@ class Report(SealedModel):
     resolution_due_at = models.DateTimeField(null=True, blank=True)
     resolution_waiting_for_release = models.BooleanField(default=False)
     fixed_at = models.DateTimeField(null=True, blank=True)
+    # Coordinated disclosure deadline: set at acceptance from the policy, extendable.
+    disclosure_due_at = models.DateTimeField(null=True, blank=True)
     disclosed_at = models.DateTimeField(null=True, blank=True)
+    disclosure_missed = models.BooleanField(default=False)
     # Misses recorded by the sweep (or by the service when a clock is met late).
     acknowledgement_missed = models.BooleanField(default=False)
     assessment_missed = models.BooleanField(default=False)
@@ -158,6 +162,7 @@ class EventKind(models.TextChoices):
     REMINDER_SENT = "reminder_sent", "Reminder sent"
     MESSAGE = "message", "Message"
     CWE_CHANGED = "cwe_changed", "CWE changed"
+    DISCLOSURE_EXTENDED = "disclosure_extended", "Disclosure deadline extended"
 
 
 class TimelineEvent(models.Model):

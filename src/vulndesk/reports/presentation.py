@@ -78,6 +78,8 @@ def clock_views(report: Report, now: datetime) -> list[ClockView]:
     ]
     if report.resolution_due_at and report.resolution_started_at:
         rows.append((SlaClock.RESOLUTION, report.resolution_started_at, report.resolution_due_at, report.fixed_at))
+    if report.disclosure_due_at:
+        rows.append((SlaClock.DISCLOSURE, report.received_at, report.disclosure_due_at, report.disclosed_at))
     views = []
     closed = report.is_closed
     for clock, start, due, done in rows:

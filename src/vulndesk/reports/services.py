@@ -9,7 +9,7 @@ Time comes from ``core.clock``; deadline rules from ``reports.deadlines``.
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -90,6 +90,8 @@ def running_clocks(report: Report) -> list[tuple[str, datetime, datetime]]:
         clocks.append((SlaClock.ASSESSMENT, report.received_at, report.assessment_due_at))
     if report.resolution_due_at is not None and report.fixed_at is None and report.resolution_started_at:
         clocks.append((SlaClock.RESOLUTION, report.resolution_started_at, report.resolution_due_at))
+    if report.disclosure_due_at is not None and report.disclosed_at is None:
+        clocks.append((SlaClock.DISCLOSURE, report.received_at, report.disclosure_due_at))
     return clocks
 
 
@@ -354,6 +356,10 @@ def report_transition(
         report.assessment_missed = report.assessment_missed or now > report.assessment_due_at
     if to == ReportState.ACCEPTED and report.resolution_started_at is None:
         events += _resolution_clock_start(report, policy, now, severity_changed=False)
+    if to == ReportState.ACCEPTED and report.disclosure_due_at is None:
+        report.disclosure_due_at = report.received_at + timedelta(days=policy.disclosure_days)
+        events.append((EventKind.DEADLINE_CHANGED, {"clock": SlaClock.DISCLOSURE, "from": None,
+                                                    "to": report.disclosure_due_at.isoformat()}))
     if to == ReportState.FIXED:
         report.fixed_at = now
     if to == ReportState.FIXING and previous_state == ReportState.FIXED:
@@ -416,6 +422,32 @@ def report_read_record(*, report: Report, actor: Membership, ip_address: str | N
     audit_record(action="report.read", organisation_id=report.organisation_id, actor_id=actor.user_id,
                  actor_label=_actor_label(actor), target_type="report", target_id=report.pk, ip_address=ip_address,
                  data={"via": "api_token"} if getattr(actor, "api_token", None) else {})
+
+
+@transaction.atomic
+def report_disclosure_extend(*, report: Report, actor: Membership, due_at: datetime, reason: str,
+                             reporter_agreed: bool) -> Report:
+    """Move the disclosure deadline later. Coordinated disclosure is a promise to the reporter
+    too: an extension needs a reason and the reporter's recorded agreement."""
+    _check_actor(actor, report.organisation_id)
+    if report.disclosure_due_at is None or report.disclosed_at is not None:
+        raise DomainError("Only an accepted, undisclosed report has a disclosure deadline.", field="due_at")
+    if not reason.strip():
+        raise DomainError("Give the reason for the extension; the reporter sees it.", field="reason")
+    if not reporter_agreed:
+        raise DomainError("Record the reporter's agreement before extending the deadline.", field="reporter_agreed")
+    if due_at <= report.disclosure_due_at:
+        raise DomainError("An extension moves the deadline later than it is now.", field="due_at")
+    if due_at > report.received_at + timedelta(days=730):
+        raise DomainError("A disclosure deadline is at most two years after the report.", field="due_at")
+    now = clock.now()
+    previous = report.disclosure_due_at
+    report.disclosure_due_at, report.disclosure_missed = due_at, False
+    _save(report, report.product.policy, now, deadline_moved=True)
+    _event(report, EventKind.DISCLOSURE_EXTENDED, actor, now, public=True, reason=reason.strip()[:500],
+           **{"from": previous.isoformat(), "to": due_at.isoformat(), "reporter_agreed": True}).save()
+    _audit("report.disclosure_extend", report, actor, now, to=due_at.isoformat())
+    return report
 
 
 # --- messages -----------------------------------------------------------------------------
@@ -545,7 +577,8 @@ def _sweep_one(report: Report, now: datetime, result: SweepResult) -> None:
                                      due_at=due.isoformat()))
     _refresh_derived(report, policy, now)
     report.save(update_fields=[
-        "acknowledgement_missed", "assessment_missed", "resolution_missed", "next_check_at", "next_due_at",
+        "acknowledgement_missed", "assessment_missed", "resolution_missed", "disclosure_missed", "next_check_at",
+        "next_due_at",
     ])
     if events:
         TimelineEvent.objects.bulk_create(events)

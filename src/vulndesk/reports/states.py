@@ -5,7 +5,8 @@
 
 A triage verdict other than *accepted* can be reopened (back to acknowledged) when it was
 wrong; an accepted report can still turn out to be a duplicate or a won't-fix; a fix that
-regresses goes back from fixed to fixing. *disclosed* is final.
+regresses goes back from fixed to fixing. Publishing an advisory discloses a fixed report, or
+a won't-fix one (the advisory then names last_affected versions). *disclosed* is final.
 """
 
 from django.db import models
@@ -39,7 +40,8 @@ TRANSITIONS: dict[ReportState, frozenset[ReportState]] = {
     S.DUPLICATE: frozenset({S.ACKNOWLEDGED}),
     S.INVALID: frozenset({S.ACKNOWLEDGED}),
     S.OUT_OF_SCOPE: frozenset({S.ACKNOWLEDGED}),
-    S.WONT_FIX: frozenset({S.ACKNOWLEDGED}),
+    # A won't-fix can still be disclosed: an advisory with last_affected and no fixed version.
+    S.WONT_FIX: frozenset({S.ACKNOWLEDGED, S.DISCLOSED}),
     S.FIXING: frozenset({S.FIXED}),
     S.FIXED: frozenset({S.DISCLOSED, S.FIXING}),
     S.DISCLOSED: frozenset(),

@@ -13,7 +13,7 @@ from vulndesk.core.public import public_view
 class TokenObtainInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=256, trim_whitespace=False)
-    otp = serializers.CharField(max_length=20, help_text="Current TOTP code, or a recovery code.")
+    otp = serializers.CharField(max_length=40, help_text="Current TOTP code, or a recovery code.")
 
 
 class RefreshInput(serializers.Serializer):

@@ -5,7 +5,7 @@ does not exist (organisations.access)."""
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -42,6 +42,34 @@ def _detail(report, *, tracking_token: str | None = None, code=status.HTTP_200_O
     return Response(s.ReportDetailOutput(report, context=context).data, status=code)
 
 
+# Error answers, documented so clients (and schemathesis) know every status an operation gives.
+# Domain errors (core.api.exception_handler) are {"error": {...}}; DRF's own input checks are
+# {field: [messages]}; authentication, parse and throttling errors are DRF's {"detail": ...}.
+_DOMAIN_ERROR = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}},
+}
+_FIELD_ERRORS = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+_DETAIL = {"type": "object", "required": ["detail"],
+           "properties": {"detail": {"type": "string"}, "code": {"type": "string"}}}
+ERRORS = {
+    400: OpenApiResponse({"oneOf": [_DOMAIN_ERROR, _FIELD_ERRORS, _DETAIL]},
+                         "Invalid input: a field, a filter, or a rule such as an invalid CVSS vector."),
+    401: OpenApiResponse(_DETAIL, "No credentials, or invalid, expired or revoked ones."),
+    403: OpenApiResponse({"oneOf": [_DOMAIN_ERROR, _DETAIL]}, "Your role does not allow this action."),
+    404: OpenApiResponse(_DOMAIN_ERROR, "No such organisation or report, or not visible to you: the two are "
+                                        "never told apart."),
+    429: OpenApiResponse(_DETAIL, "Too many requests; retry after the Retry-After header's seconds."),
+}
+# Path parameters as the URL converters accept them: anything else never reaches these views.
+ORGANISATION = OpenApiParameter("organisation", {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+                                OpenApiParameter.PATH, description="Organisation slug.")
+NUMBER = OpenApiParameter("number", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH,
+                          description="Report number within the organisation (ACME-42 is 42).")
+CONFLICT = {409: OpenApiResponse(_DOMAIN_ERROR, "The report's state does not allow this transition.")}
+
+
 QUEUE_PARAMETERS = [
     OpenApiParameter("state", str, description="A report state, 'open' (default) or 'all'."),
     OpenApiParameter("severity", str, enum=["critical", "high", "medium", "low", "none"]),
@@ -56,7 +84,8 @@ QUEUE_PARAMETERS = [
 
 
 class ReportListCreateApi(APIView):
-    @extend_schema(parameters=QUEUE_PARAMETERS, responses=s.ReportPageOutput, operation_id="reports_list")
+    @extend_schema(parameters=[ORGANISATION, *QUEUE_PARAMETERS], responses={200: s.ReportPageOutput, **ERRORS},
+                   operation_id="reports_list")
     def get(self, request, organisation):
         member = _member(request, organisation, READ_ROLES)
         filters = selectors.QueueFilters.from_params(request.query_params)
@@ -75,7 +104,8 @@ class ReportListCreateApi(APIView):
             "next_cursor": page.next_cursor,
         })
 
-    @extend_schema(request=s.ReportCreateInput, responses={201: s.ReportCreatedOutput}, operation_id="reports_create")
+    @extend_schema(parameters=[ORGANISATION], request=s.ReportCreateInput,
+                   responses={201: s.ReportCreatedOutput, **ERRORS}, operation_id="reports_create")
     def post(self, request, organisation):
         member = _member(request, organisation, SUBMIT_ROLES)
         data = _valid(s.ReportCreateInput, request)
@@ -85,7 +115,8 @@ class ReportListCreateApi(APIView):
 
 
 class ReportDetailApi(APIView):
-    @extend_schema(responses=s.ReportDetailOutput, operation_id="reports_retrieve")
+    @extend_schema(parameters=[ORGANISATION, NUMBER], responses={200: s.ReportDetailOutput, **ERRORS},
+                   operation_id="reports_retrieve")
     def get(self, request, organisation, number):
         member = _member(request, organisation, READ_ROLES)
         report = selectors.report_for_member(member=member, number=number)
@@ -94,7 +125,8 @@ class ReportDetailApi(APIView):
 
 
 class ReportTransitionApi(APIView):
-    @extend_schema(request=s.TransitionInput, responses=s.ReportDetailOutput, operation_id="reports_transition")
+    @extend_schema(parameters=[ORGANISATION, NUMBER], request=s.TransitionInput,
+                   responses={200: s.ReportDetailOutput, **ERRORS, **CONFLICT}, operation_id="reports_transition")
     def post(self, request, organisation, number):
         member = _member(request, organisation, TRIAGE_ROLES)
         report = selectors.report_for_member(member=member, number=number)
@@ -110,7 +142,8 @@ class ReportTransitionApi(APIView):
 
 
 class ReportSeverityApi(APIView):
-    @extend_schema(request=s.SeverityInput, responses=s.ReportDetailOutput, operation_id="reports_severity")
+    @extend_schema(parameters=[ORGANISATION, NUMBER], request=s.SeverityInput,
+                   responses={200: s.ReportDetailOutput, **ERRORS}, operation_id="reports_severity")
     def post(self, request, organisation, number):
         member = _member(request, organisation, TRIAGE_ROLES)
         report = selectors.report_for_member(member=member, number=number)
@@ -123,7 +156,8 @@ class ReportSeverityApi(APIView):
 
 
 class ReportAssigneeApi(APIView):
-    @extend_schema(request=s.AssigneeInput, responses=s.ReportDetailOutput, operation_id="reports_assign")
+    @extend_schema(parameters=[ORGANISATION, NUMBER], request=s.AssigneeInput,
+                   responses={200: s.ReportDetailOutput, **ERRORS}, operation_id="reports_assign")
     def post(self, request, organisation, number):
         member = _member(request, organisation, TRIAGE_ROLES)
         report = selectors.report_for_member(member=member, number=number)
@@ -139,7 +173,8 @@ class ReportAssigneeApi(APIView):
 
 
 class ReportTimelineApi(APIView):
-    @extend_schema(responses=s.TimelineEventOutput(many=True), operation_id="reports_timeline")
+    @extend_schema(parameters=[ORGANISATION, NUMBER], responses={200: s.TimelineEventOutput(many=True), **ERRORS},
+                   operation_id="reports_timeline")
     def get(self, request, organisation, number):
         member = _member(request, organisation, READ_ROLES)
         report = selectors.report_for_member(member=member, number=number)
@@ -147,14 +182,16 @@ class ReportTimelineApi(APIView):
 
 
 class ReportMessagesApi(APIView):
-    @extend_schema(responses=s.MessageOutput(many=True), operation_id="reports_messages_list")
+    @extend_schema(parameters=[ORGANISATION, NUMBER], responses={200: s.MessageOutput(many=True), **ERRORS},
+                   operation_id="reports_messages_list")
     def get(self, request, organisation, number):
         member = _member(request, organisation, READ_ROLES)
         report = selectors.report_for_member(member=member, number=number)
         messages = selectors.messages_for_report(report=report, include_internal=True)
         return Response(s.MessageOutput(messages, many=True).data)
 
-    @extend_schema(request=s.MessageInput, responses={201: s.MessageOutput}, operation_id="reports_messages_create")
+    @extend_schema(parameters=[ORGANISATION, NUMBER], request=s.MessageInput,
+                   responses={201: s.MessageOutput, **ERRORS}, operation_id="reports_messages_create")
     def post(self, request, organisation, number):
         member = _member(request, organisation, READ_ROLES - {"viewer"})
         report = selectors.report_for_member(member=member, number=number)

@@ -4,24 +4,26 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from vulndesk.reports.tasks import sla_sweep
+from vulndesk.core.periodic import PERIODIC_TASKS
 
 PRUNE_EVERY_SECONDS = 6 * 60 * 60
 
 
 class Command(BaseCommand):
-    help = ("Enqueue the SLA sweep every --interval seconds (default SLA_SWEEP_INTERVAL_SECONDS) and prune "
+    help = ("Enqueue the periodic tasks (SLA sweep, scheduled advisories) every --interval seconds (default "
+            "SLA_SWEEP_INTERVAL_SECONDS) and prune "
             "finished task results older than 7 days every 6 hours. django-tasks has no periodic scheduling, "
             "so this small loop runs beside db_worker.")
 
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=int, default=settings.SLA_SWEEP_INTERVAL_SECONDS)
-        parser.add_argument("--once", action="store_true", help="Enqueue one sweep and exit.")
+        parser.add_argument("--once", action="store_true", help="Enqueue each periodic task once and exit.")
 
     def handle(self, *args, interval, once, **options):
         last_prune = 0.0
         while True:
-            sla_sweep.enqueue()
+            for task in PERIODIC_TASKS:
+                task.enqueue()
             if once:
                 return
             if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
