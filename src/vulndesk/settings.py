@@ -79,6 +79,12 @@ INSTALLED_APPS = [
     "vulndesk.reports",
     "vulndesk.attachments",
     "vulndesk.advisories",
+    "vulndesk.osv",
+    "vulndesk.exports",
+    "vulndesk.cve",
+    "vulndesk.public",
+    "vulndesk.notifications",
+    "vulndesk.prenotify",
     "vulndesk.intake",
 ]
 

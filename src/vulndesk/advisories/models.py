@@ -52,6 +52,15 @@ class Advisory(models.Model):
     cve_id = models.CharField(max_length=20, blank=True)
     ghsa_id = models.CharField(max_length=30, blank=True)
 
+    # The public face: copied from the latest published revision at publish time. Public pages,
+    # feeds, search and the OSV API read only these, never the live (possibly unpublished) fields.
+    public_document = models.JSONField(null=True, blank=True)  # OSV document of the latest revision
+    public_title = models.CharField(max_length=200, blank=True)
+    public_summary = models.CharField(max_length=500, blank=True)
+    public_severity = models.CharField(max_length=10, choices=Severity.choices, blank=True)
+    public_modified_at = models.DateTimeField(null=True, blank=True)
+    public_product_ids = models.JSONField(default=list, blank=True)
+
     reports = models.ManyToManyField(Report, blank=True, related_name="advisories")
     embargo_until = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -66,6 +75,8 @@ class Advisory(models.Model):
         ]
         indexes = [
             models.Index(fields=["organisation", "is_public", "published_at", "id"], name="advisory_public_index"),
+            models.Index(fields=["organisation", "is_public", "public_severity", "published_at", "id"],
+                         name="advisory_public_severity"),
             models.Index(fields=["organisation", "state", "modified_at"], name="advisory_staff_list"),
             models.Index(fields=["state", "embargo_until"], name="advisory_due_to_publish"),
         ]

@@ -207,6 +207,15 @@ def _disclose_reports(advisory: Advisory, actor: Membership | None) -> None:
                               reason=f"advisory {advisory.identifier} published")
 
 
+def _set_public_face(advisory: Advisory, document: dict, now: datetime) -> None:
+    advisory.public_document = document
+    advisory.public_title = advisory.title
+    advisory.public_summary = advisory.summary
+    advisory.public_severity = advisory.severity
+    advisory.public_modified_at = now
+    advisory.public_product_ids = sorted({p.product_id for p in advisory.affected.all() if p.product_id})
+
+
 def _publish(advisory: Advisory, actor: Membership | None, *, changelog: str, now: datetime) -> AdvisoryRevision:
     first = advisory.revision == 0
     advisory.revision += 1
@@ -215,11 +224,13 @@ def _publish(advisory: Advisory, actor: Membership | None, *, changelog: str, no
     advisory.state = AdvisoryState.PUBLISHED if first else AdvisoryState.UPDATED
     advisory.is_public = True
     advisory.save()
+    document = osv_document(advisory, modified=now, published=advisory.published_at)
+    _set_public_face(advisory, document, now)
+    advisory.save()
     revision = AdvisoryRevision.objects.create(
         advisory=advisory, revision=advisory.revision, published_at=now,
         changelog=changelog or ("Initial publication" if first else ""),
-        snapshot=osv_document(advisory, modified=now, published=advisory.published_at),
-        published_by_id=actor.user_id if actor else None,
+        snapshot=document, published_by_id=actor.user_id if actor else None,
     )
     _disclose_reports(advisory, actor)
     for hook in hooks.PUBLISH_HOOKS:
@@ -277,9 +288,15 @@ def advisory_withdraw(*, advisory: Advisory, actor: Membership, reason: str) -> 
     advisory.revision += 1
     advisory.modified_at = now
     advisory.save()
+    document = osv_document(advisory, modified=now, published=advisory.published_at)
+    # A withdrawn advisory stays visible with its withdrawal date (OSV "withdrawn"); its
+    # content is the last published one, not any unpublished edits.
+    published = dict(advisory.public_document or document)
+    published["withdrawn"], published["modified"] = document["withdrawn"], document["modified"]
+    advisory.public_document, advisory.public_modified_at = published, now
+    advisory.save(update_fields=["public_document", "public_modified_at"])
     AdvisoryRevision.objects.create(advisory=advisory, revision=advisory.revision, published_at=now,
-                                    changelog=f"Withdrawn: {reason.strip()[:900]}",
-                                    snapshot=osv_document(advisory, modified=now, published=advisory.published_at),
+                                    changelog=f"Withdrawn: {reason.strip()[:900]}", snapshot=published,
                                     published_by_id=actor.user_id)
     for hook in hooks.WITHDRAW_HOOKS:
         hook(advisory)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CveConfig(AppConfig):
+    name = "vulndesk.cve"
+    label = "cve"

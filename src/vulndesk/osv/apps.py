@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OsvConfig(AppConfig):
+    name = "vulndesk.osv"
+    label = "osv"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrenotifyConfig(AppConfig):
+    name = "vulndesk.prenotify"
+    label = "prenotify"
