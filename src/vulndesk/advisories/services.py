@@ -127,6 +127,9 @@ def advisory_update(*, advisory: Advisory, actor: Membership, **fields) -> Advis
     """Edit an advisory. On a published one the edits wait for the next revision: the public
     side keeps showing the last published snapshot until ``advisory_publish_revision``."""
     _check(actor, advisory.organisation_id)
+    # Work on the row as it is now (a caller's copy may predate a publish) and write only the
+    # edited fields, so an edit can never overwrite the lifecycle or the public face.
+    advisory = Advisory.objects.select_for_update().get(pk=advisory.pk)
     if advisory.state == AdvisoryState.WITHDRAWN:
         raise DomainError("A withdrawn advisory cannot be edited.", field="state")
     unknown = set(fields) - EDITABLE_FIELDS
@@ -156,7 +159,7 @@ def advisory_update(*, advisory: Advisory, actor: Membership, **fields) -> Advis
         setattr(advisory, name, value)
     advisory.modified_at = clock.now()
     advisory.full_clean()
-    advisory.save()
+    advisory.save(update_fields=[*fields, "modified_at"])
     _audit("advisory.update", advisory, actor, fields=sorted(fields))
     return advisory
 

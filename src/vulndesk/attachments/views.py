@@ -43,7 +43,7 @@ def attachment_upload_view(request, member, number):
                     + "#attachments")
 
 
-@member_view()
+@member_view(*(READ_ROLES - {Role.VIEWER}))  # ASVS V8.2.3: viewers read reports, not the files
 @require_GET
 def attachment_download_view(request, member, number, attachment_id):
     report = report_for_member(member=member, number=number)

@@ -15,6 +15,8 @@ def health_view(request):
 
 
 def not_found_view(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
     return render(request, "core/404.html", status=404)
 
 

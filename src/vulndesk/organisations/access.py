@@ -20,7 +20,7 @@ from django.utils import timezone
 from vulndesk.accounts.models import ApiToken
 from vulndesk.core.errors import NotAllowed, NotFound
 from vulndesk.core.public import PUBLIC_VIEWS, public_view  # noqa: F401  (re-exported)
-from vulndesk.organisations.models import READ_ROLES, SETTINGS_ROLES, Membership, Role
+from vulndesk.organisations.models import READ_ROLES, SETTINGS_ROLES, TRIAGE_ROLES, Membership, Role
 
 
 def is_two_factor_verified(user) -> bool:
@@ -64,6 +64,16 @@ def membership_for_request(request, *, organisation_slug: str) -> Membership:
     if isinstance(getattr(request, "auth", None), ApiToken):
         return membership_for_api_token(token=request.auth, organisation_slug=organisation_slug)
     return membership_for(user=request.user, organisation_slug=organisation_slug)
+
+
+def sees_reporter_identity(member: Membership) -> bool:
+    """Reporter name, e-mail and handle: coordinators only (ASVS V8.2.3)."""
+    return member.role in TRIAGE_ROLES and getattr(member, "api_token", None) is None
+
+
+def sees_internal_notes(member: Membership) -> bool:
+    """Internal notes: the people working the report, not viewers or read-only tokens."""
+    return member.role not in {Role.VIEWER, Role.CI_UPLOADER} and getattr(member, "api_token", None) is None
 
 
 def require_role(member: Membership, roles: Iterable[str]) -> None:

@@ -40,3 +40,9 @@ class MessageForm(forms.Form):
 
 class CvssPreviewForm(forms.Form):
     cvss_vector = forms.CharField(required=False, max_length=300)
+
+
+class DisclosureExtendForm(forms.Form):
+    due_on = forms.DateField(label="New deadline")
+    reason = forms.CharField(max_length=500)
+    reporter_agreed = forms.BooleanField(required=False)

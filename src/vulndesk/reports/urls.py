@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:number>/severity/", views.report_severity_view, name="severity"),
     path("<int:number>/assign/", views.report_assign_view, name="assign"),
     path("<int:number>/messages/", views.report_message_view, name="message"),
+    path("<int:number>/disclosure/", views.report_disclosure_extend_view, name="disclosure"),
 ]

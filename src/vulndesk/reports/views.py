@@ -1,6 +1,9 @@
 """Staff HTML views for reports: the triage queue and the report page. Thin: parse, call a
 selector or service, render. Each action works as a plain POST (redirect) and as htmx."""
 
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages as flash
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,12 +14,19 @@ from vulndesk.attachments.forms import attachments_help
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
 from vulndesk.core.ratelimit import client_ip
-from vulndesk.organisations.access import member_view
+from vulndesk.organisations.access import member_view, sees_internal_notes, sees_reporter_identity
 from vulndesk.organisations.models import READ_ROLES, TRIAGE_ROLES, Role
 from vulndesk.organisations.selectors import members_of_organisation
 from vulndesk.products.selectors import products_for_member, supported_versions_for_product
 from vulndesk.reports import selectors, services
-from vulndesk.reports.forms import AssignForm, CvssPreviewForm, MessageForm, SeverityForm, TransitionForm
+from vulndesk.reports.forms import (
+    AssignForm,
+    CvssPreviewForm,
+    DisclosureExtendForm,
+    MessageForm,
+    SeverityForm,
+    TransitionForm,
+)
 from vulndesk.reports.severity import Severity, cvss_score
 from vulndesk.reports.states import ACTION_LABELS, ReportState, allowed_transitions
 
@@ -56,7 +66,8 @@ def _detail_context(member, report, **forms):
         "report": report,
         "nav": "queue",
         "timeline": selectors.timeline_for_report(report=report),
-        "messages_thread": selectors.messages_for_report(report=report, include_internal=True),
+        "messages_thread": selectors.messages_for_report(report=report, include_internal=sees_internal_notes(member)),
+        "sees_reporter": sees_reporter_identity(member),
         "duplicates": selectors.reports_duplicates_of(report=report),
         "supported_versions": supported_versions_for_product(product=report.product),
         "actions": [(state, ACTION_LABELS[state]) for state in allowed_transitions(report.state)],
@@ -185,3 +196,28 @@ def cvss_preview_view(request, member):
         except DomainError as error:
             context["error"] = error.message
     return render(request, "reports/partials/_cvss_preview.html", context)
+
+
+@member_view(*TRIAGE_ROLES)
+@require_POST
+def report_disclosure_extend_view(request, member, number):
+    report = selectors.report_for_member(member=member, number=number)
+    form = DisclosureExtendForm(request.POST)
+    if not form.is_valid():
+        flash.error(request, "Give the new date, the reason and the reporter's agreement.")
+        return _after_action_redirect(member, report)
+    data = form.cleaned_data
+    # The end of the chosen day in the organisation's zone (the page is rendered in it).
+    due_at = datetime.combine(data["due_on"], time(23, 59), tzinfo=ZoneInfo(member.organisation.time_zone))
+    try:
+        services.report_disclosure_extend(report=report, actor=member, due_at=due_at, reason=data["reason"],
+                                          reporter_agreed=data["reporter_agreed"])
+    except DomainError as error:
+        flash.error(request, error.message)
+        return _after_action_redirect(member, report)
+    return _after_action(request, member, report, "Disclosure deadline extended.")
+
+
+def _after_action_redirect(member, report):
+    return redirect(reverse("reports:detail", kwargs={"organisation": member.organisation.slug,
+                                                      "number": report.number}))

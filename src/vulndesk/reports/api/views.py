@@ -13,7 +13,12 @@ from rest_framework.views import APIView
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
 from vulndesk.core.ratelimit import client_ip
-from vulndesk.organisations.access import membership_for_request, require_role
+from vulndesk.organisations.access import (
+    membership_for_request,
+    require_role,
+    sees_internal_notes,
+    sees_reporter_identity,
+)
 from vulndesk.organisations.models import READ_ROLES, SUBMIT_ROLES, TRIAGE_ROLES, Membership
 from vulndesk.organisations.selectors import members_of_organisation
 from vulndesk.products.selectors import product_for_member
@@ -33,13 +38,16 @@ def _valid(serializer_class, request):
     return serializer.validated_data
 
 
-def _detail(report, *, tracking_token: str | None = None, code=status.HTTP_200_OK) -> Response:
+def _detail(report, member: Membership, *, tracking_token: str | None = None,
+            code=status.HTTP_200_OK) -> Response:
     context = {"now": clock.now(), "reminder_fraction_percent": report.product.policy.reminder_fraction_percent}
+    out = s.ReportDetailOutput(report, context=context).data
+    if not sees_reporter_identity(member):
+        # ASVS V8.2.3: who reported is for the coordinators (triage roles), not every reader.
+        out.update(reporter_name="", reporter_email="", reporter_handle="")
     if tracking_token:
-        out = s.ReportDetailOutput(report, context=context).data
         out["tracking_url"] = settings.SITE_URL + reverse("intake:tracking", kwargs={"token": tracking_token})
-        return Response(out, status=code)
-    return Response(s.ReportDetailOutput(report, context=context).data, status=code)
+    return Response(out, status=code)
 
 
 # Error answers, documented so clients (and schemathesis) know every status an operation gives.
@@ -111,7 +119,7 @@ class ReportListCreateApi(APIView):
         data = _valid(s.ReportCreateInput, request)
         product = product_for_member(member=member, product_slug=data.pop("product"))
         created = services.report_create(product=product, actor=member, **data)
-        return _detail(created.report, tracking_token=created.tracking_token, code=status.HTTP_201_CREATED)
+        return _detail(created.report, member, tracking_token=created.tracking_token, code=status.HTTP_201_CREATED)
 
 
 class ReportDetailApi(APIView):
@@ -121,7 +129,7 @@ class ReportDetailApi(APIView):
         member = _member(request, organisation, READ_ROLES)
         report = selectors.report_for_member(member=member, number=number)
         services.report_read_record(report=report, actor=member, ip_address=client_ip(request))
-        return _detail(report)
+        return _detail(report, member)
 
 
 class ReportTransitionApi(APIView):
@@ -138,7 +146,7 @@ class ReportTransitionApi(APIView):
             report=report, actor=member, to=data["to"], cvss_vector=data.get("cvss_vector", ""),
             severity=data.get("severity", ""), reason=data.get("reason", ""), duplicate_of=original,
         )
-        return _detail(selectors.report_for_member(member=member, number=number))
+        return _detail(selectors.report_for_member(member=member, number=number), member)
 
 
 class ReportSeverityApi(APIView):
@@ -152,7 +160,7 @@ class ReportSeverityApi(APIView):
             report=report, actor=member, cvss_vector=data.get("cvss_vector", ""),
             severity=data.get("severity", ""), reason=data.get("reason", ""),
         )
-        return _detail(selectors.report_for_member(member=member, number=number))
+        return _detail(selectors.report_for_member(member=member, number=number), member)
 
 
 class ReportAssigneeApi(APIView):
@@ -169,7 +177,7 @@ class ReportAssigneeApi(APIView):
             if assignee is None:
                 raise DomainError("The assignee must be a member of this organisation.", field="assignee")
         services.report_assign(report=report, actor=member, assignee=assignee)
-        return _detail(selectors.report_for_member(member=member, number=number))
+        return _detail(selectors.report_for_member(member=member, number=number), member)
 
 
 class ReportTimelineApi(APIView):
@@ -187,7 +195,7 @@ class ReportMessagesApi(APIView):
     def get(self, request, organisation, number):
         member = _member(request, organisation, READ_ROLES)
         report = selectors.report_for_member(member=member, number=number)
-        messages = selectors.messages_for_report(report=report, include_internal=True)
+        messages = selectors.messages_for_report(report=report, include_internal=sees_internal_notes(member))
         return Response(s.MessageOutput(messages, many=True).data)
 
     @extend_schema(parameters=[ORGANISATION, NUMBER], request=s.MessageInput,
