@@ -31,7 +31,9 @@ class Command(BaseCommand):
         processes = {
             "web": subprocess.Popen([
                 sys.executable, "-m", "gunicorn", "vulndesk.wsgi:application", "--bind", f"{host}:{port}",
-                "--workers", str(workers), "--threads", "4", "--access-logfile", "-", "--log-level", "warning",
+                # No gunicorn access log: paths carry tracking tokens; core.logs.AccessLogMiddleware
+                # writes a redacted one.
+                "--workers", str(workers), "--threads", "4", "--log-level", "warning",
             ]),
             "worker": subprocess.Popen([*vulndesk, "db_worker", "--no-reload"]),
             "scheduler": subprocess.Popen([*vulndesk, "scheduler"]),
