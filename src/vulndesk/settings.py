@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "vulndesk.public",
     "vulndesk.notifications",
     "vulndesk.prenotify",
+    "vulndesk.mailintake",
     "vulndesk.intake",
 ]
 
@@ -327,6 +328,10 @@ JWT_SESSION_MAX_HOURS = int(os.environ.get("JWT_SESSION_MAX_HOURS", "12"))
 CORS_URLS_REGEX = r"^/api/osv/.*$"
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
+
+# Official JSON schemas (OSV, CSAF, CVSS) laid out like shared/schemas: with it, every published
+# document is validated before it goes out. CVE JSON 5 is always validated (cvelib ships it).
+VULNDESK_SCHEMA_DIR = os.environ.get("VULNDESK_SCHEMA_DIR") or None
 
 # --- Background tasks -----------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -40,8 +40,10 @@ def osv_document(advisory: Advisory, *, modified: datetime, published: datetime 
     affected = []
     for package in advisory.affected.all():
         entry: dict = {"package": {"ecosystem": package.ecosystem, "name": package.package_name}}
-        if package.ecosystem == "GIT":
-            entry = {}
+        if package.ecosystem in {"GIT", "SemVer"}:
+            # Not OSV ecosystems: Git ranges stand alone, and a plain-SemVer product (no package
+            # registry) is named in database_specific; its SEMVER ranges are valid OSV on their own.
+            entry = {} if package.ecosystem == "GIT" else {"database_specific": {"product": package.package_name}}
         if package.ranges:
             entry["ranges"] = package.ranges
         if package.versions:

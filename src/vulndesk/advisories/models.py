@@ -77,6 +77,7 @@ class Advisory(models.Model):
             models.Index(fields=["organisation", "is_public", "published_at", "id"], name="advisory_public_index"),
             models.Index(fields=["organisation", "is_public", "public_severity", "published_at", "id"],
                          name="advisory_public_severity"),
+            models.Index(fields=["organisation", "is_public", "public_modified_at", "id"], name="advisory_public_feed"),
             models.Index(fields=["organisation", "state", "modified_at"], name="advisory_staff_list"),
             models.Index(fields=["state", "embargo_until"], name="advisory_due_to_publish"),
         ]
