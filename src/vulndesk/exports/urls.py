@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from vulndesk.exports import views
 
 app_name = "exports"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("<str:identifier>/", views.export_panel_view, name="panel"),
+    path("<str:identifier>/<slug:format>.json", views.export_download_view, name="download"),
+]
