@@ -18,6 +18,13 @@ export UV_PYTHON_DOWNLOADS=never
 echo "==> installing locked dependencies into .venv"
 "$PYTHON" -m uv sync --locked --quiet --python "$PYTHON"
 
+if [ "${1:-}" = "--browser" ] && ! command -v npm >/dev/null 2>&1; then
+  # The CSAF test runs the BSI validator (npm package) with Node.js.
+  echo "==> installing Node.js and npm for the CSAF validator test"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
 if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   echo "==> installing Debian's chromium for the browser tests"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

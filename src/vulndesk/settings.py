@@ -276,6 +276,7 @@ RATE_LIMITS = {
     "login": (30, 300),
     "auth_token": (30, 300),
     "api": (int(os.environ.get("RATE_LIMIT_API_PER_MINUTE", "600")), 60),
+    "embargo_view": (30, 300),
 }
 
 # --- REST API -------------------------------------------------------------------------------

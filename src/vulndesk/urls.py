@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/osv/v1/", include("vulndesk.osv.urls")),
     path("", include("vulndesk.notifications.urls")),
     path("", include("vulndesk.prenotify.urls")),
+    path("", include("vulndesk.mailintake.urls")),
     path("", include("vulndesk.public.urls")),
     path("api/schema/", schema_view, name="api-schema"),
     path("api/docs/", docs_view, name="api-docs"),

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
 _API_TOKEN = re.compile(r"vd_[A-Za-z0-9_-]{20,}")
-_TRACKING_PATH = re.compile(r"/track/[^/\s?#\"']+")
+_TRACKING_PATH = re.compile(r"/(track|embargo)/[^/\s?#\"']+")
 _SECRET_PAIR = re.compile(
     r"(?i)\b(password|passwd|secret|token|api[_-]?key|authorization|cookie|csrfmiddlewaretoken|sessionid)"
     r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&,;]+)"
@@ -30,7 +30,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 
 
 def redact(text: str) -> str:
-    text = _TRACKING_PATH.sub("/track/[redacted]", text)
+    text = _TRACKING_PATH.sub(lambda m: f"/{m.group(1)}/[redacted]", text)
     text = _JWT.sub("[redacted-jwt]", text)
     text = _API_TOKEN.sub("[redacted-token]", text)
     text = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)

@@ -1,0 +1,574 @@
+"""Receiving: store a message durably, then process it from the store, once.
+
+Invariants:
+
+* **Stored before accepted.** ``inbound_store_batch`` writes the encrypted raw message (and,
+  on the database task backend, its processing task) and commits durably; only then does the
+  SMTP server answer "250". A crash before that commit answers nothing, and the sender's MTA
+  retries. Several concurrent deliveries share one commit (group commit: one fsync for many).
+* **Stored once.** The idempotency key (HMAC of Message-ID, From, Date, Subject and the body's
+  hash) is unique per organisation: a re-delivered message is recognised, not stored again.
+* **Processed once, whole.** ``inbound_process`` works in one transaction that takes the row's
+  lock, checks the processed marker (``state == stored``), does everything (report, thread
+  message, attachments, timeline, audit) and moves the state. A crash anywhere in between rolls
+  all of it back, and the message is processed again later by the task's retry, the periodic
+  sweep or ``vulndesk mail_process``; a second, concurrent run finds the marker moved and does
+  nothing. Only attachment files written just before a crash may remain, unreferenced.
+* **Nothing lost.** A message that cannot be read goes to quarantine with its raw bytes; one
+  that fails to process ``MAX_ATTEMPTS`` times too. Machine mail (bounces, auto-replies, lists)
+  is kept, marked, and never answered.
+
+Callers: the SMTP server (``mailintake.server``), later the IMAP poller, and the tasks. Logs
+name ids and states only, never addresses or text.
+"""
+
+import hashlib
+import hmac
+import logging
+import smtplib
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.mail import get_connection
+from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
+
+from vulndesk.attachments.inspection import safe_filename
+from vulndesk.attachments.services import attachment_add
+from vulndesk.audit.services import audit_record
+from vulndesk.core import clock
+from vulndesk.core.errors import DomainError
+from vulndesk.mailintake import mails
+from vulndesk.mailintake.addresses import (
+    InvalidAddress,
+    address_normalise,
+    message_id_hash,
+    reply_address,
+    same_address,
+)
+from vulndesk.mailintake.models import (
+    AcknowledgementState,
+    InboundMessage,
+    InboundState,
+    IntakeAddress,
+    MailThread,
+    ThreadMessageId,
+)
+from vulndesk.mailintake.parsing import MailAttachment, ParsedMail, Unparseable, parse_mail
+from vulndesk.mailintake.routing import Route
+from vulndesk.mailintake.storage import SealedRaw, raw_chunks, raw_discard, raw_seal
+from vulndesk.mailintake.tokens import reply_salt_new, reply_token, reply_token_hash
+from vulndesk.organisations import keys
+from vulndesk.reports.models import Report, Source
+from vulndesk.reports.services import MESSAGE_MAX_CHARS, report_create, reporter_message_post
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+ATTACHMENTS_PER_MESSAGE = 20
+NO_TEXT = "(The e-mail had no text. See the attachments and the original e-mail.)"
+TRUNCATED = "\n\n[… The text continues in the original e-mail, which staff can download.]"
+
+
+# --- storing ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as handed over by SMTP (or IMAP): raw bytes and envelope."""
+
+    raw: bytes
+    envelope_from: str  # "<>" for a bounce
+    recipients: list[str]
+    routes: list[Route]
+    peer_ip: str = ""
+    source: str = "smtp"
+
+
+def idempotency_key(*, organisation_id: int, raw: bytes) -> str:
+    """Same message, same key: Message-ID, From, Date and Subject as written, and the body's
+    hash (line endings normalised, as SMTP and IMAP deliver them differently). Keyed with the
+    organisation's search key, so the column confirms nothing about content to a reader."""
+    end = raw.find(b"\r\n\r\n")
+    end, skip = (end, 4) if end >= 0 else (raw.find(b"\n\n"), 2)
+    end = end if end >= 0 else len(raw)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw[: min(end, 256 * 1024)] + b"\r\n\r\n")
+    parts = [" ".join(str(headers.get(name, "")).split()) for name in ("Message-ID", "From", "Date", "Subject")]
+    parts.append(_body_hash(memoryview(raw)[end + skip:]))
+    key = hmac.new(keys.search_key(organisation_id), b"vulndesk inbound message v1", hashlib.sha256).digest()
+    return hmac.new(key, "\n".join(parts).encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def _body_hash(body: memoryview, chunk: int = 1024 * 1024) -> str:
+    """SHA-256 of the body with CRLF read as LF, a megabyte at a time (no copy of a large
+    message; a CR at a chunk's end waits for the next chunk)."""
+    digest, carry = hashlib.sha256(), b""
+    for start in range(0, len(body), chunk):
+        piece = carry + bytes(body[start:start + chunk])
+        carry = b"\r" if piece.endswith(b"\r") else b""
+        digest.update((piece[:-1] if carry else piece).replace(b"\r\n", b"\n"))
+    digest.update(carry)
+    return digest.hexdigest()
+
+
+def _routes_by_organisation(routes: list[Route]) -> list[Route]:
+    """One stored copy per organisation (each is encrypted under its own key). A reply address
+    wins over a product address, which wins over the base address."""
+    chosen: dict[int, Route] = {}
+    for route in routes:
+        current = chosen.get(route.organisation_id)
+        if current is None or (route.reply_report_id and not current.reply_report_id):
+            chosen[route.organisation_id] = route
+    return list(chosen.values())
+
+
+def _durable_commits() -> None:
+    # WAL with synchronous=NORMAL (the site's setting) may lose the last commits on power loss;
+    # a stored message must not be, so this connection syncs the WAL at every commit.
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=FULL")
+
+
+def inbound_store_batch(deliveries: list[Delivery]) -> list[list[int]]:
+    """Store each delivery (one row per organisation it reaches) in one durable transaction.
+    Returns, per delivery, the ids of its rows (existing ones for a re-delivery)."""
+    now = clock.now()
+    prepared: list[tuple[int, Delivery, Route, str, SealedRaw]] = []
+    try:
+        for index, delivery in enumerate(deliveries):
+            for route in _routes_by_organisation(delivery.routes):
+                key = idempotency_key(organisation_id=route.organisation_id, raw=delivery.raw)
+                sealed = raw_seal(organisation_id=route.organisation_id, raw=delivery.raw)
+                prepared.append((index, delivery, route, key, sealed))
+        _durable_commits()
+        results: list[list[int]] = [[] for _ in deliveries]
+        new_ids: list[int] = []
+        with transaction.atomic():
+            for index, delivery, route, key, sealed in prepared:
+                row_id, created = _store_one(delivery, route, key, sealed, now)
+                results[index].append(row_id)
+                if created:
+                    new_ids.append(row_id)
+                else:
+                    raw_discard(sealed)
+            _processing_enqueue(new_ids)
+    except Exception:
+        for *_, sealed in prepared:
+            raw_discard(sealed)
+        raise
+    return results
+
+
+def _store_one(delivery: Delivery, route: Route, key: str, sealed: SealedRaw, now) -> tuple[int, bool]:
+    existing = (InboundMessage.objects.filter(organisation_id=route.organisation_id, idempotency_key=key)
+                .values_list("id", flat=True).first())
+    if existing is not None:
+        return existing, False
+    row = InboundMessage(
+        organisation_id=route.organisation_id, address_id=route.address_id, product_id=route.product_id,
+        reply_report_id=route.reply_report_id, source=delivery.source, idempotency_key=key,
+        size=len(delivery.raw), sha256=hashlib.sha256(delivery.raw).hexdigest(), key_version=sealed.key_version,
+        raw_blob=sealed.blob, storage_key=sealed.storage_key, raw_nonce=sealed.nonce, received_at=now,
+    )
+    row.envelope_from = delivery.envelope_from
+    row.recipients = ", ".join(delivery.recipients)[:2000]
+    row.peer_ip = delivery.peer_ip
+    try:
+        # The row is the record of receipt; what is done with it is audited when processed.
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:  # stored concurrently by another server process
+        existing = (InboundMessage.objects.filter(organisation_id=route.organisation_id, idempotency_key=key)
+                    .values_list("id", flat=True).first())
+        if existing is None:
+            raise
+        return existing, False
+    return row.pk, True
+
+
+def _processing_enqueue(message_ids: list[int]) -> None:
+    """Queue processing of freshly stored messages. On a queue that runs tasks in place (tests,
+    the immediate backend) that happens after commit; on the database backend the task row
+    commits together with the message rows, so a crash cannot separate them."""
+    if not message_ids:
+        return
+    from django_tasks.backends.immediate import ImmediateBackend
+
+    from vulndesk.mailintake.tasks import process_inbound_messages
+
+    def enqueue():
+        try:
+            process_inbound_messages.enqueue(message_ids=message_ids)
+        except Exception:  # the periodic sweep processes whatever stayed stored
+            logger.exception("inbound messages %s: processing not queued; the sweep will", message_ids)
+
+    # One task per stored batch: the queue's own cost (a row, a claim, a result) is paid once
+    # for all the messages that arrived together; each message still has its own transaction.
+    if isinstance(process_inbound_messages.get_backend(), ImmediateBackend):
+        transaction.on_commit(enqueue)
+    else:
+        process_inbound_messages.enqueue(message_ids=message_ids)
+
+
+def inbound_raw(message: InboundMessage) -> bytes:
+    return b"".join(inbound_raw_chunks(message))
+
+
+def inbound_raw_chunks(message: InboundMessage):
+    return raw_chunks(organisation_id=message.organisation_id, key_version=message.key_version,
+                      nonce=message.raw_nonce, blob=message.raw_blob, storage_key=message.storage_key)
+
+
+# --- processing -------------------------------------------------------------------------------
+
+@dataclass
+class AcknowledgementJob:
+    """What the acknowledgement needs after commit. The tracking token lives only here, in
+    memory, for the one mail that carries it; it is never stored."""
+
+    inbound_id: int
+    report_id: int
+    to: str
+    reporter_name: str
+    tracking_token: str | None
+    message_id: str
+    parent: str
+    references: list[str]
+    subject: str
+    refused: list[str] = field(default_factory=list)
+    from_address: str = ""  # computed with the thread when known, else looked up when sending
+    reply_to: str = ""
+    report: Report | None = None  # the report as filed, when the job is made in the same process
+
+
+@dataclass
+class Outcome:
+    state: str
+    acknowledgement: AcknowledgementJob | None = None
+
+
+def inbound_process(*, message_id: int) -> str:
+    """Process one stored message (idempotent; safe to run twice or concurrently). Returns the
+    message's state afterwards, or "failed" when this attempt failed and was rolled back."""
+    try:
+        # Decrypting and parsing need no lock (the raw message never changes): done first, so
+        # the write transaction (on SQLite, the database's one write lock) is held only for
+        # the writes themselves.
+        unlocked = InboundMessage.objects.filter(pk=message_id, state=InboundState.STORED).first()
+        if unlocked is None:
+            return "done"
+        parsed = _parse(unlocked)
+        with transaction.atomic():
+            message = (InboundMessage.objects.select_for_update()
+                       .select_related("organisation", "product__policy", "address").defer("raw_blob")
+                       .filter(pk=message_id, state=InboundState.STORED).first())
+            if message is None:
+                return "done"
+            outcome = _process(message, parsed)
+    except Exception as error:
+        frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+        # Class and place only: an exception's text may quote the message (file names...).
+        logger.error("inbound message %s: processing failed (%s at %s:%s)", message_id, type(error).__name__,
+                     frame.filename.rsplit("/", 1)[-1] if frame else "?", frame.lineno if frame else "?")
+        _processing_failed(message_id)
+        return "failed"
+    if outcome.acknowledgement is not None:
+        acknowledgement_send(outcome.acknowledgement)
+    logger.info("inbound message %s processed: %s", message_id, outcome.state)
+    return outcome.state
+
+
+def _processing_failed(message_id: int) -> None:
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().filter(pk=message_id, state=InboundState.STORED).first()
+        if message is None:
+            return
+        message.attempts += 1
+        if message.attempts >= MAX_ATTEMPTS:
+            message.state, message.processed_at = InboundState.QUARANTINED, clock.now()
+            message.reason = f"Processing failed {message.attempts} times; kept here for a person to handle."
+            _audit(message, "mail.quarantine", reason="processing_failed")
+        message.save(update_fields=["attempts", "state", "processed_at", "reason"])
+
+
+def _audit(message: InboundMessage, action: str, *, actor=None, **data) -> None:
+    audit_record(action=action, organisation_id=message.organisation_id, actor_id=actor.user_id if actor else None,
+                 actor_label=actor.user.display_name if actor else "mail", target_type="inbound_message",
+                 target_id=message.pk, data=data)
+
+
+def _parse(message: InboundMessage) -> ParsedMail | Unparseable:
+    try:
+        return parse_mail(inbound_raw(message), envelope_from=message.envelope_from)
+    except Unparseable as error:
+        return error
+
+
+def _process(message: InboundMessage, parsed: ParsedMail | Unparseable) -> Outcome:
+    now = clock.now()
+    if isinstance(parsed, Unparseable):
+        return _finish(message, InboundState.QUARANTINED, now, reason=str(parsed)[:300])
+    message.subject = parsed.subject
+    message.sender_address, message.sender_name = parsed.sender_address, parsed.sender_name
+    message.message_id = parsed.message_id
+    if parsed.notes:
+        message.notes = " ".join(parsed.notes)[:1000]
+    if parsed.authentication_failures:
+        # The spam hook: flagged for staff, never dropped (RFC 8601 results of the receiving MTA).
+        message.is_flagged = True
+        message.flag_reason = ("Authentication failed: " + ", ".join(parsed.authentication_failures))[:200]
+    if parsed.automatic_reason:
+        return _finish(message, InboundState.AUTOMATIC, now, reason=parsed.automatic_reason[:300])
+    report = _thread_report(message, parsed)
+    if report is not None:
+        return _reply(message, parsed, report, now)
+    return _new_report(message, parsed, now)
+
+
+def _finish(message: InboundMessage, state: str, now, *, reason: str = "", report: Report | None = None,
+            acknowledgement: AcknowledgementJob | None = None, **audit_data) -> Outcome:
+    message.state, message.processed_at, message.reason = state, now, reason
+    if report is not None:
+        message.report = report
+    # Never the raw blob: it does not change, and may be a quarter of a megabyte.
+    message.save(update_fields=["state", "processed_at", "reason", "report", "reporter_message", "notes",
+                                "is_flagged", "flag_reason", "acknowledgement"])
+    if state not in {InboundState.REPORTED, InboundState.APPENDED}:
+        # Filed and appended mail is audited by reports.services (report.create with source
+        # "email", report.reporter_message); the other outcomes are decisions of ours.
+        _audit(message, "mail.process", state=state, flagged=message.is_flagged, **audit_data)
+    return Outcome(state=state, acknowledgement=acknowledgement)
+
+
+def _thread_report(message: InboundMessage, parsed: ParsedMail) -> Report | None:
+    """The report this mail answers: by its reply address, else by the Message-IDs it refers
+    to (ours or the reporter's earlier ones)."""
+    reports = Report.objects.select_related("organisation", "product__policy")
+    if message.reply_report_id:
+        return reports.filter(pk=message.reply_report_id, organisation_id=message.organisation_id).first()
+    if not parsed.references:
+        return None
+    hashes = [message_id_hash(reference) for reference in parsed.references]
+    report_id = (ThreadMessageId.objects.filter(organisation_id=message.organisation_id, message_id_hash__in=hashes)
+                 .order_by("-created_at", "-id").values_list("report_id", flat=True).first())
+    return reports.filter(pk=report_id).first() if report_id else None
+
+
+def bounded_text(text: str, limit: int) -> str:
+    if not text.strip():
+        return NO_TEXT
+    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def _reply(message: InboundMessage, parsed: ParsedMail, report: Report, now) -> Outcome:
+    if not same_address(parsed.sender_address, report.reporter_email):
+        # Someone else wrote to this report's address or thread: a person decides.
+        return _finish(message, InboundState.HELD, now, report=report,
+                       reason=f"The sender is not the reporter of {report.reference}.")
+    try:
+        posted = reporter_message_post(report=report, body=bounded_text(parsed.text, MESSAGE_MAX_CHARS))
+    except DomainError as error:
+        return _finish(message, InboundState.HELD, now, report=report,
+                       reason=f"Not added automatically: {error.message}"[:300])
+    message.reporter_message = posted
+    message.refused_attachments = "\n".join(attachments_add(report, parsed.attachments))
+    thread_ids_record(report=report, received=[parsed.message_id])
+    return _finish(message, InboundState.APPENDED, now, report=report)
+
+
+def attachments_add(report: Report, attachments: list[MailAttachment]) -> list[str]:
+    """Attach each file through the web upload rules; returns "name: reason" for the refused."""
+    refused = []
+    for number, attachment in enumerate(attachments):
+        name = safe_filename(attachment.name)
+        if number >= ATTACHMENTS_PER_MESSAGE:
+            refused.append(f"{name}: at most {ATTACHMENTS_PER_MESSAGE} attachments are taken from one e-mail.")
+            continue
+        try:
+            attachment_add(report=report, upload=SimpleUploadedFile(name, attachment.content), from_reporter=True)
+        except DomainError as error:
+            refused.append(error.message if error.message.startswith(name) else f"{name}: {error.message}")
+    return refused
+
+
+def thread_ids_record(*, report: Report, received: list[str] = (), sent: list[str] = ()) -> None:
+    """Remember Message-IDs of the report's thread (ours and the reporter's) for matching
+    replies. An id already in a thread (a copy sent to two of our addresses) keeps its report."""
+    now = clock.now()
+    rows = []
+    for direction, values in ((ThreadMessageId.Direction.RECEIVED, received), (ThreadMessageId.Direction.SENT, sent)):
+        for value in dict.fromkeys(v for v in values if v):
+            row = ThreadMessageId(organisation_id=report.organisation_id, report=report,
+                                  message_id_hash=message_id_hash(value), direction=direction, created_at=now)
+            row.message_id = value
+            row.seal_pending()
+            rows.append(row)
+    ThreadMessageId.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def mail_thread_create(*, report: Report, address: IntakeAddress | None, subject: str) -> MailThread:
+    salt = reply_salt_new()
+    thread = MailThread(organisation_id=report.organisation_id, report=report, address=address, reply_salt=salt,
+                        reply_token_hash=reply_token_hash(reply_token(organisation_id=report.organisation_id,
+                                                                      salt=salt)),
+                        created_at=clock.now())
+    thread.subject = mails.thread_subject(subject)
+    thread.save()
+    return thread
+
+
+def _new_report(message: InboundMessage, parsed: ParsedMail, now) -> Outcome:
+    product = message.product
+    if product is None:
+        return _finish(message, InboundState.QUARANTINED, now, reason="The address no longer leads to a product.")
+    can_acknowledge = bool(parsed.sender_address) and not message.is_flagged
+    try:
+        created = report_create(
+            product=product, title=parsed.subject[: settings.REPORT_TITLE_MAX_CHARS] or "(no subject)",
+            description=bounded_text(parsed.text, settings.REPORT_TEXT_MAX_CHARS),
+            reporter_name=parsed.sender_name, reporter_email=parsed.sender_address, source=Source.EMAIL,
+            acknowledge=can_acknowledge,
+        )
+    except DomainError as error:
+        return _finish(message, InboundState.QUARANTINED, now, reason=f"Not filed: {error.message}"[:300])
+    report = created.report
+    refused = attachments_add(report, parsed.attachments)
+    message.refused_attachments = "\n".join(refused)
+    thread = mail_thread_create(report=report, address=message.address, subject=parsed.subject)
+    job = None
+    if can_acknowledge:
+        message.acknowledgement = AcknowledgementState.PENDING
+        sender, reply_to = thread_from_and_reply_to(report, thread=thread)
+        job = AcknowledgementJob(
+            inbound_id=message.pk, report_id=report.pk, to=parsed.sender_address, reporter_name=parsed.sender_name,
+            tracking_token=created.tracking_token, message_id=mails.new_message_id(_mail_domain(message.address)),
+            parent=parsed.message_id, references=parsed.references, subject=parsed.subject, refused=refused,
+            from_address=sender, reply_to=reply_to, report=report,
+        )
+    # The acknowledgement's id is recorded now, with the report: a reply to it threads even if
+    # the mark after sending is lost.
+    thread_ids_record(report=report, received=[parsed.message_id], sent=[job.message_id] if job else [])
+    if job is None:
+        message.acknowledgement = AcknowledgementState.WITHHELD
+        message.reason = ("No acknowledgement: the sender's authentication failed, so the From address may be "
+                          "forged." if message.is_flagged else "No acknowledgement: no usable sender address.")
+    return _finish(message, InboundState.REPORTED, now, report=report, reason=message.reason,
+                   acknowledgement=job, report_id=report.pk)
+
+
+# --- the acknowledgement -----------------------------------------------------------------------
+
+def _mail_domain(address: IntakeAddress | None) -> str:
+    return address.domain if address is not None else "localhost"
+
+
+def thread_from_and_reply_to(report: Report, *, thread: MailThread | None = None) -> tuple[str, str]:
+    """(From, Reply-To) for mail about ``report``: the intake address it came in on, and its
+    reply address (recomputed from the organisation's key)."""
+    if thread is None:
+        thread = MailThread.objects.select_related("address").filter(report=report).first()
+    address = thread.address if thread is not None else None
+    if address is None:
+        address = IntakeAddress.objects.filter(organisation_id=report.organisation_id, is_active=True).first()
+    if address is None:
+        return settings.DEFAULT_FROM_EMAIL, ""
+    sender = mails.from_header(report.organisation.name, address.address)
+    if thread is None:
+        return sender, ""
+    token = reply_token(organisation_id=report.organisation_id, salt=thread.reply_salt)
+    return sender, reply_address(local=address.local_part, domain=address.domain, token=token)
+
+
+def acknowledgement_send(job: AcknowledgementJob) -> bool:
+    """Send the acknowledgement of a new report, then mark it. Runs after commit: the report
+    exists before anyone is told it does. Returns True when the mail went out."""
+    report = job.report or Report.objects.select_related("organisation", "product__policy").get(pk=job.report_id)
+    try:
+        to = address_normalise(job.to)
+    except InvalidAddress:
+        _acknowledgement_mark(job.inbound_id, AcknowledgementState.FAILED)
+        return False
+    sender, reply_to = (job.from_address, job.reply_to) if job.from_address else thread_from_and_reply_to(report)
+    tracking_url = (settings.SITE_URL + reverse("intake:tracking", kwargs={"token": job.tracking_token})
+                    if job.tracking_token else None)
+    mail = mails.acknowledgement_mail(
+        report=report, to=to, from_address=sender, reply_to=reply_to, subject=job.subject,
+        headers=mails.threading_headers(message_id=job.message_id, parent=job.parent, references=job.references),
+        reporter_name=job.reporter_name, tracking_url=tracking_url, refused=job.refused,
+    )
+    for attempt in range(2):
+        try:
+            mail_send(mail)
+        except OSError as error:  # SMTPException is an OSError
+            logger.warning("acknowledgement for inbound message %s not sent (attempt %s: %s)", job.inbound_id,
+                           attempt + 1, type(error).__name__)
+            continue
+        _acknowledgement_mark(job.inbound_id, AcknowledgementState.SENT)
+        return True
+    _acknowledgement_mark(job.inbound_id, AcknowledgementState.FAILED)
+    return False
+
+
+_outbox = threading.local()
+CONNECTION_REUSE_SECONDS = 20
+
+
+def mail_send(mail) -> None:
+    """Send over an SMTP connection kept open for a few seconds per thread: a worker answering
+    a burst of reports does not dial the mail server for each. A connection the server dropped
+    meanwhile is replaced once (nothing was sent on it)."""
+    key = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
+    cached = getattr(_outbox, "connection", None)
+    if cached is not None and (cached[0] != key or time.monotonic() - cached[2] > CONNECTION_REUSE_SECONDS):
+        _outbox.connection = None
+        try:
+            cached[1].close()
+        except OSError:  # already gone
+            pass
+        cached = None
+    for fresh in (cached is None, True):
+        if fresh:
+            connection = get_connection()
+            connection.open()
+            cached = _outbox.connection = (key, connection, time.monotonic())
+        mail.connection = cached[1]
+        try:
+            mail.send()
+            return
+        except smtplib.SMTPServerDisconnected:
+            _outbox.connection = None
+            if fresh:
+                raise
+
+
+def _acknowledgement_mark(inbound_id: int, state: str) -> None:
+    now = clock.now()
+    InboundMessage.objects.filter(pk=inbound_id).update(
+        acknowledgement=state, acknowledged_at=now if state == AcknowledgementState.SENT else None)
+    if state == AcknowledgementState.SENT:
+        logger.info("acknowledgement sent for inbound message %s", inbound_id)
+
+
+def acknowledgement_retry(*, inbound_id: int) -> bool:
+    """A failed acknowledgement, sent again without the tracking link (its token was never
+    stored): it still confirms the reference and the promises, and replies still reach us."""
+    message = (InboundMessage.objects.select_related("address")
+               .filter(pk=inbound_id, acknowledgement=AcknowledgementState.FAILED, report__isnull=False).first())
+    if message is None:
+        return False
+    thread_ids = list(ThreadMessageId.objects.filter(report_id=message.report_id).order_by("created_at", "id"))
+    job = AcknowledgementJob(
+        inbound_id=message.pk, report_id=message.report_id, to=message.sender_address,
+        reporter_name=message.sender_name, tracking_token=None,
+        message_id=mails.new_message_id(_mail_domain(message.address)), parent=message.message_id,
+        references=[row.message_id for row in thread_ids if row.direction == ThreadMessageId.Direction.RECEIVED],
+        subject=message.subject, refused=[line for line in message.refused_attachments.split("\n") if line],
+    )
+    thread_ids_record(report=message.report, sent=[job.message_id])
+    return acknowledgement_send(job)

@@ -1,0 +1,29 @@
+"""Background tasks. Each only passes ids to a service and is safe to run twice."""
+
+from django_tasks import task
+
+from vulndesk.mailintake import services
+
+
+@task()
+def process_inbound_messages(message_ids: list[int]) -> dict:
+    """The messages stored together in one commit, each processed in its own transaction."""
+    states: dict[str, int] = {}
+    for message_id in message_ids:
+        state = services.inbound_process(message_id=message_id)
+        states[state] = states.get(state, 0) + 1
+    return states
+
+
+@task()
+def send_staff_reply(message_id: int) -> str:
+    return services.staff_reply_send(message_id=message_id)
+
+
+@task()
+def mail_sweep() -> dict:
+    """Periodic (``vulndesk scheduler``): stored-but-unprocessed mail, failed acknowledgements,
+    staff replies whose task was lost."""
+    result = services.mail_sweep()
+    return {"processed": result.processed, "acknowledgements_retried": result.acknowledgements_retried,
+            "replies_sent": result.replies_sent}
