@@ -87,6 +87,13 @@ class World:
     tracking_token: str
     other_tracking_token: str
     secrets: dict[str, str] = field(default_factory=dict)
+    advisory: object = None  # a draft ready for review, embargoed 30 days ahead
+    published: object = None  # a published advisory
+    accepted_report: Report | None = None  # accepted: it has a disclosure deadline
+    contact: object = None  # a downstream contact
+    prenotification: object = None  # sent to ``contact`` about ``advisory``
+    webhook: object = None
+    failed_delivery: object = None
 
 
 def build_world(label: str = "ALPHA", *, filler_reports: int = 0) -> World:
@@ -120,13 +127,60 @@ def build_world(label: str = "ALPHA", *, filler_reports: int = 0) -> World:
     token, raw_token = api_token_create(organisation=organisation, product=product, permission="report:create",
                                         name=f"{label} CI", lifetime_days=30, created_by=members[Role.OWNER].user)
     secrets["api_token"] = raw_token
+    extras = _disclosure_world(organisation, product, members)
     return World(
         organisation=organisation, product=product, members=members, target=target, report=report,
         other_report=other.report, attachment=attachment, api_token=token,
         version_row=supported_versions_for_product(product=product)[0],
         release=releases_for_product(product=product)[0],
         tracking_token=created.tracking_token, other_tracking_token=other.tracking_token, secrets=secrets,
+        **extras,
     )
+
+
+def _disclosure_world(organisation, product, members) -> dict:
+    from datetime import timedelta
+
+    from vulndesk.advisories.services import (
+        advisory_create,
+        advisory_transition,
+        advisory_update,
+        affected_packages_set,
+    )
+    from vulndesk.core import clock
+    from vulndesk.prenotify.services import contact_add, prenotification_send
+    from vulndesk.reports.services import report_transition
+
+    owner = members[Role.OWNER]
+    accepted = make_report(product, title="ALPHA-SECRET-ACCEPTED").report
+    report_transition(report=accepted, actor=owner, to="accepted", cvss_vector=CRITICAL)
+    packages = [{"ecosystem": "PyPI", "package_name": "alpha-lib", "versions": [],
+                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0.1"}]}]}]
+
+    def ready(title, **fields):
+        advisory = advisory_create(organisation=organisation, actor=owner, title=title)
+        affected_packages_set(advisory=advisory, actor=owner, packages=packages)
+        return advisory_update(advisory=advisory, actor=owner, summary="s", severity="high", **fields)
+
+    draft = ready("ALPHA draft", embargo_until=clock.now() + timedelta(days=30))
+    published = ready("ALPHA published")
+    advisory_transition(advisory=published, actor=owner, to="in_review")
+    published = advisory_transition(advisory=published, actor=owner, to="published")
+    contact = contact_add(organisation=organisation, actor=owner, name="Vendor PSIRT", email="psirt@vendor.example",
+                          kind="vendor")
+    sent = prenotification_send(advisory=draft, actor=owner, contacts=[contact]).sent[0]
+    from vulndesk.notifications.models import Delivery
+    from vulndesk.notifications.services.webhooks import webhook_create
+
+    # An address literal, so no DNS lookup happens while the world is built.
+    webhook = webhook_create(organisation=organisation, actor=owner, url="https://93.184.215.14/hook",
+                             events=["advisory.published"]).webhook
+    now = clock.now()
+    failed = Delivery.objects.create(organisation=organisation, channel="webhook", webhook=webhook,
+                                     event="advisory.published", status="failed", attempts=10, next_attempt_at=now,
+                                     created_at=now)
+    return {"advisory": draft, "published": published, "accepted_report": accepted, "contact": contact,
+            "prenotification": sent, "webhook": webhook, "failed_delivery": failed}
 
 
 def fingerprint(organisation) -> dict:
@@ -169,6 +223,7 @@ class Row:
     ok: int = 200  # what an allowed role gets with this (valid) data
     api: bool = False
     query: str = ""
+    changes: bool = True  # a POST that only answers (a preview, a connection check) changes nothing
 
     @property
     def id(self) -> str:
@@ -203,6 +258,28 @@ def _policy(w: World) -> dict:
             data[name] = str(value)
     data["acknowledgement_hours"] = "24"
     return data
+
+
+def _adv(w: World) -> dict:
+    return {"identifier": w.advisory.identifier}
+
+
+def _affected(w: World) -> dict:
+    return {"affected-TOTAL_FORMS": "1", "affected-INITIAL_FORMS": "0", "affected-MIN_NUM_FORMS": "0",
+            "affected-MAX_NUM_FORMS": "100", "affected-0-ecosystem": "npm", "affected-0-package_name": "alpha-js",
+            "affected-0-introduced": "0", "affected-0-fixed": "2.0.0"}
+
+
+def _webhook(w: World) -> dict:
+    return {"webhook_id": w.webhook.pk}
+
+
+def _delivery(w: World) -> dict:
+    return {"delivery_id": w.failed_delivery.pk}
+
+
+def _webhook_form(w: World) -> dict:
+    return {"url": "https://93.184.215.14/hook", "events": ["advisory.published"]}
 
 
 def _upload(w: World) -> dict:
@@ -265,6 +342,56 @@ ROWS = [
     Row("api_report_severity", "POST", _report, lambda w: {"cvss_vector": HIGH}, TRIAGE_ROLES, api=True),
     Row("api_report_assignee", "POST", _report, lambda w: {"assignee": w.target.user_id}, TRIAGE_ROLES, api=True),
     Row("api_report_timeline", "GET", _report, allowed=READ_ROLES, api=True),
+    # advisories (staff)
+    Row("advisories:list", "GET", _none),
+    Row("advisories:create", "POST", _none, lambda w: {"title": "ALPHA new advisory"}, TRIAGE_ROLES, 302),
+    Row("advisories:preview", "POST", _none, lambda w: {"details": "**x**"}, TRIAGE_ROLES, changes=False),
+    Row("advisories:detail", "GET", _adv),
+    Row("advisories:update", "POST", _adv, lambda w: {"title": "ALPHA renamed", "summary": "s", "severity": "high"},
+        TRIAGE_ROLES, 302),
+    Row("advisories:affected", "POST", _adv, _affected, TRIAGE_ROLES, 302),
+    Row("advisories:transition", "POST", _adv, lambda w: {"to": "in_review"}, TRIAGE_ROLES, 302),
+    Row("advisories:withdraw", "POST", lambda w: {"identifier": w.published.identifier},
+        lambda w: {"reason": "not a vulnerability"}, TRIAGE_ROLES, 302),
+    Row("reports:disclosure", "POST", lambda w: {"number": w.accepted_report.number},
+        lambda w: {"due_on": "2027-06-30", "reason": "vendor patch", "reporter_agreed": "on"}, TRIAGE_ROLES, 302),
+    # exports
+    Row("exports:panel", "GET", _adv),
+    Row("exports:download", "GET", lambda w: {"identifier": w.published.identifier, "format": "osv"}),
+    # CVE (no CNA account in this world: nothing goes to the network)
+    Row("cve:settings", "GET", _none, allowed=SETTINGS_ROLES),
+    Row("cve:settings_save", "POST", _none, lambda w: {
+        "endpoint_url": "https://cveawg-test.mitre.org/api/", "short_name": "acme", "username": "psirt@acme.example",
+        "api_key": "test-key-12345678", "is_enabled": "on"}, SETTINGS_ROLES, 302),
+    Row("cve:settings_check", "POST", _none, allowed=SETTINGS_ROLES, ok=302, changes=False),
+    Row("cve:panel", "GET", _adv),
+    Row("cve:reserve", "POST", _adv, allowed=TRIAGE_ROLES, ok=302, changes=False),
+    Row("cve:publish", "POST", _adv, allowed=TRIAGE_ROLES, ok=302, changes=False),
+    Row("cve:update", "POST", _adv, allowed=TRIAGE_ROLES, ok=302, changes=False),
+    Row("cve:record_elsewhere", "POST", _adv, lambda w: {"cve_id": "CVE-2025-4242"}, TRIAGE_ROLES, 302),
+    # pre-notification
+    Row("prenotify:contacts", "GET", _none, allowed=SETTINGS_ROLES),
+    Row("prenotify:contact_add", "POST", _none,
+        lambda w: {"name": "New CERT", "email": "cert@new-cert.example", "kind": "cert"}, SETTINGS_ROLES, 302),
+    Row("prenotify:contact_edit", "GET", lambda w: {"contact_id": w.contact.pk}, allowed=SETTINGS_ROLES),
+    Row("prenotify:contact_edit", "POST", lambda w: {"contact_id": w.contact.pk},
+        lambda w: {"name": "Renamed vendor", "email": w.contact.email, "kind": "vendor"}, SETTINGS_ROLES, 302),
+    Row("prenotify:contact_remove", "POST", lambda w: {"contact_id": w.contact.pk}, allowed=SETTINGS_ROLES, ok=302),
+    Row("prenotify:advisory", "GET", _adv, allowed=TRIAGE_ROLES),
+    Row("prenotify:send", "POST", _adv, lambda w: {"contacts": [str(w.contact.pk)]}, TRIAGE_ROLES, 302),
+    Row("prenotify:revoke", "POST", lambda w: {"identifier": w.advisory.identifier,
+                                               "prenotification_id": w.prenotification.pk},
+        allowed=TRIAGE_ROLES, ok=302),
+    # notifications
+    Row("notifications:overview", "GET", _none, allowed=TRIAGE_ROLES),
+    Row("notifications:webhook_create", "POST", _none, _webhook_form, SETTINGS_ROLES, 200),
+    Row("notifications:webhook", "GET", _webhook, allowed=SETTINGS_ROLES),
+    Row("notifications:webhook_update", "POST", _webhook, _webhook_form, SETTINGS_ROLES, 302),
+    Row("notifications:webhook_rotate", "POST", _webhook, allowed=SETTINGS_ROLES),
+    Row("notifications:webhook_delete", "POST", _webhook, allowed=SETTINGS_ROLES, ok=302),
+    Row("notifications:deliveries", "GET", _none, allowed=TRIAGE_ROLES),
+    Row("notifications:delivery", "GET", _delivery, allowed=TRIAGE_ROLES),
+    Row("notifications:delivery_retry", "POST", _delivery, allowed=SETTINGS_ROLES, ok=302),
     Row("api_report_messages", "GET", _report, allowed=READ_ROLES, api=True),
     Row("api_report_messages", "POST", _report, lambda w: {"body": "Fixed in 2.4.3?", "is_internal": True},
         READ_ROLES - {Role.VIEWER}, 201, api=True),
@@ -301,7 +428,7 @@ def test_each_role_gets_what_the_matrix_says_on_each_staff_endpoint(client, worl
 
     if role in row.allowed:
         assert response.status_code == row.ok, response.content[:500]
-        if row.method == "POST":  # the action took effect, it was not just answered politely
+        if row.method == "POST" and row.changes:  # the action took effect, it was not just answered politely
             assert fingerprint(world.organisation) != before
     else:
         assert response.status_code == 403, response.content[:500]

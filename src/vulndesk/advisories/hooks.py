@@ -15,3 +15,4 @@ WITHDRAW_HOOKS: list[Callable] = []  # hook(advisory) inside the transaction
 
 revision_published = Signal()  # kwargs: advisory_id, revision
 advisory_withdrawn = Signal()  # kwargs: advisory_id, revision
+advisory_scheduled = Signal()  # kwargs: advisory_id

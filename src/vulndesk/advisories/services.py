@@ -274,6 +274,9 @@ def advisory_transition(*, advisory: Advisory, actor: Membership | None, to: str
         advisory.state = to
         advisory.modified_at = now
         advisory.save(update_fields=["state", "modified_at"])
+        if to == AdvisoryState.SCHEDULED:
+            advisory_id = advisory.pk
+            transaction.on_commit(lambda: hooks.advisory_scheduled.send(sender=Advisory, advisory_id=advisory_id))
     _audit("advisory.transition", advisory, actor, **{"from": previous, "to": to})
     return advisory
 

@@ -90,6 +90,13 @@ class SealedModel(models.Model):
             _plain(self, column)
             self.__dict__.setdefault("_sealed_dirty", set()).add(column)
 
+    def refresh_from_db(self, *args, **kwargs):
+        # Reloaded envelopes must not be read through plaintext cached from the old ones.
+        for column in self.sealed_columns:
+            self.__dict__.pop(f"_plain_{column}", None)
+        self.__dict__.pop("_sealed_dirty", None)
+        super().refresh_from_db(*args, **kwargs)
+
     def save(self, *args, **kwargs):
         # Encoding for storage, like a custom field's get_prep_value: no business rule here.
         dirty = self.seal_pending()

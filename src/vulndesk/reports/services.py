@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
+from django.dispatch import Signal
 
 from vulndesk.accounts.models import User
 from vulndesk.audit.services import audit_record
@@ -37,6 +38,10 @@ from vulndesk.reports.states import CLOSED_STATES, TRIAGE_VERDICTS, ReportState,
 from vulndesk.reports.tokens import tracking_token_hash, tracking_token_new
 
 logger = logging.getLogger(__name__)
+
+# Sent after commit when a report changes state (kwargs: report_id, previous, state, at), so
+# apps above reports (notifications: reporter e-mails) react without reports importing them.
+report_state_changed = Signal()
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -377,6 +382,9 @@ def report_transition(
     timeline += [_event(report, kind, actor, now, **event_data) for kind, event_data in events]
     TimelineEvent.objects.bulk_create(timeline)
     _audit("report.transition", report, actor, now, **{"from": previous_state, "to": to})
+    report_id, previous, state = report.pk, str(previous_state), str(to)
+    transaction.on_commit(lambda: report_state_changed.send(
+        sender=Report, report_id=report_id, previous=previous, state=state, at=now))
     return report
 
 
