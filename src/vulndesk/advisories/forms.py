@@ -98,7 +98,7 @@ class AffectedRowForm(forms.Form):
     """One range of one package. Rows with the same ecosystem and package join one entry."""
 
     ecosystem = forms.ChoiceField(choices=Ecosystem.choices)
-    package_name = forms.CharField(max_length=214, label="Package")
+    package_name = forms.CharField(max_length=214, label="Package", required=False)
     introduced = forms.CharField(max_length=100, initial="0", help_text="0 = from the first version")
     fixed = forms.CharField(max_length=100, required=False)
     last_affected = forms.CharField(max_length=100, required=False, label="Last affected")
@@ -109,7 +109,13 @@ class AffectedRowForm(forms.Form):
         from vulndesk.core.errors import DomainError
 
         data = super().clean()
-        if self.errors or not data.get("package_name"):
+        if self.errors:
+            return data
+        if not (data.get("package_name") or "").strip():
+            # A row without a package is an unused row (the empty one at the end), unless the
+            # person typed versions into it: then say what is missing instead of dropping them.
+            if data.get("fixed") or data.get("last_affected") or data.get("repo"):
+                raise forms.ValidationError("Give the package name for this row.")
             return data
         if data.get("fixed") and data.get("last_affected"):
             raise forms.ValidationError("Give a fixed version or a last affected one, not both.")
