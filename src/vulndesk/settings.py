@@ -334,6 +334,18 @@ CORS_ALLOW_CREDENTIALS = False
 # document is validated before it goes out. CVE JSON 5 is always validated (cvelib ships it).
 VULNDESK_SCHEMA_DIR = os.environ.get("VULNDESK_SCHEMA_DIR") or None
 
+# --- Mail intake: vulndesk is the security@ mailbox (mailintake) --------------------------------
+MAIL_INTAKE_HOST = os.environ.get("MAIL_INTAKE_HOST", "127.0.0.1")
+MAIL_INTAKE_PORT = int(os.environ.get("MAIL_INTAKE_PORT", "0"))  # 0: a free port, printed at start
+MAIL_INTAKE_MAX_BYTES = int(os.environ.get("MAIL_INTAKE_MAX_MB", "25")) * 1024 * 1024
+MAIL_INTAKE_HOSTNAME = os.environ.get("MAIL_INTAKE_HOSTNAME", "")  # EHLO/banner name; "" = the host's FQDN
+# The MTA in front of `vulndesk smtpd` (if any): counted per sender only, not per address.
+MAIL_INTAKE_TRUSTED_RELAYS = _env_list("MAIL_INTAKE_TRUSTED_RELAYS")
+MAIL_INTAKE_RATE_LIMITS = {
+    "mail_sender": (int(os.environ.get("MAIL_INTAKE_PER_SENDER_PER_HOUR", "20")), 3600),  # over: 451
+    "mail_ip": (int(os.environ.get("MAIL_INTAKE_PER_IP_PER_HOUR", "60")), 3600),  # over: 421 + close
+}
+
 # --- Background tasks -----------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 if ENVIRONMENT == "test":

@@ -94,6 +94,7 @@ class World:
     prenotification: object = None  # sent to ``contact`` about ``advisory``
     webhook: object = None
     failed_delivery: object = None
+    mail: dict = field(default_factory=dict)  # ids: intake address, a held and a quarantined message
 
 
 def build_world(label: str = "ALPHA", *, filler_reports: int = 0) -> World:
@@ -128,6 +129,7 @@ def build_world(label: str = "ALPHA", *, filler_reports: int = 0) -> World:
                                         name=f"{label} CI", lifetime_days=30, created_by=members[Role.OWNER].user)
     secrets["api_token"] = raw_token
     extras = _disclosure_world(organisation, product, members)
+    extras["mail"] = mail_objects(label, product, members[Role.OWNER], report)
     return World(
         organisation=organisation, product=product, members=members, target=target, report=report,
         other_report=other.report, attachment=attachment, api_token=token,
@@ -136,6 +138,38 @@ def build_world(label: str = "ALPHA", *, filler_reports: int = 0) -> World:
         tracking_token=created.tracking_token, other_tracking_token=other.tracking_token, secrets=secrets,
         **extras,
     )
+
+
+def mail_objects(label: str, product, owner, report) -> dict[str, int]:
+    """An intake address, a message held on ``report`` (a stranger wrote to its reply address)
+    and a quarantined one, through the mail intake's own store and processing."""
+    from vulndesk.mailintake.routing import Route
+    from vulndesk.mailintake.services import (
+        Delivery,
+        inbound_process,
+        inbound_store_batch,
+        intake_address_add,
+    )
+
+    address = intake_address_add(actor=owner, local_part="security", domain=f"{label.lower()}.example",
+                                 product=product)
+    route = Route(organisation_id=product.organisation_id, address_id=address.pk, product_id=product.pk)
+    held_raw = (b"From: stranger@elsewhere.example\r\nSubject: Re: your report\r\nMessage-ID: <h@e.example>\r\n"
+                b"\r\nI was not asked.\r\n")
+    broken_raw = (b"From: a@b.example\r\nSubject: broken\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n"
+                  b"no parts\r\n")
+    [[held], [broken]] = inbound_store_batch([
+        Delivery(raw=held_raw, envelope_from="stranger@elsewhere.example", recipients=["reply"],
+                 routes=[Route(**{**route.__dict__, "reply_report_id": report.pk})]),
+        Delivery(raw=broken_raw, envelope_from="a@b.example", recipients=["security"], routes=[route]),
+    ])
+    for message_id in (held, broken):  # inside the test's transaction, on-commit tasks do not run
+        inbound_process(message_id=message_id)
+    return {"address": address.pk, "held": held, "quarantined": broken}
+
+
+def _held_mail(w: World) -> dict:
+    return {"message_id": w.mail["held"]}
 
 
 def _disclosure_world(organisation, product, members) -> dict:
@@ -392,6 +426,22 @@ ROWS = [
     Row("notifications:deliveries", "GET", _none, allowed=TRIAGE_ROLES),
     Row("notifications:delivery", "GET", _delivery, allowed=TRIAGE_ROLES),
     Row("notifications:delivery_retry", "POST", _delivery, allowed=SETTINGS_ROLES, ok=302),
+    # mail intake (HTML); the original carries the reporter's identity: coordinators only
+    Row("mailintake:inbox", "GET", _none),
+    Row("mailintake:message", "GET", _held_mail),
+    Row("mailintake:original", "GET", _held_mail, allowed=TRIAGE_ROLES),
+    Row("mailintake:approve", "POST", _held_mail, allowed=TRIAGE_ROLES, ok=302),
+    Row("mailintake:reject", "POST", _held_mail, allowed=TRIAGE_ROLES, ok=302),
+    Row("mailintake:convert", "POST", lambda w: {"message_id": w.mail["quarantined"]},
+        lambda w: {"product": str(w.product.pk), "title": "Read by hand", "description": "From a broken e-mail."},
+        TRIAGE_ROLES, 302),
+    Row("mailintake:addresses", "GET", _none),
+    Row("mailintake:address_add", "POST", _none,
+        lambda w: {"local_part": "disclosure", "domain": "matrix.example", "product": str(w.product.pk)},
+        SETTINGS_ROLES, 302),
+    Row("mailintake:address_deactivate", "POST", lambda w: {"address_id": w.mail["address"]},
+        allowed=SETTINGS_ROLES, ok=302),
+    Row("mailintake:report_mail", "GET", _report),
     Row("api_report_messages", "GET", _report, allowed=READ_ROLES, api=True),
     Row("api_report_messages", "POST", _report, lambda w: {"body": "Fixed in 2.4.3?", "is_internal": True},
         READ_ROLES - {Role.VIEWER}, 201, api=True),

@@ -64,7 +64,7 @@ class ParsedMail:
     notes: list[str] = field(default_factory=list)  # things staff should know (charset fallbacks...)
 
 
-def parse_mail(raw: bytes, *, envelope_from: str = "") -> ParsedMail:
+def parse_mail(raw: bytes | bytearray, *, envelope_from: str = "") -> ParsedMail:
     """Read ``raw`` (the message as received). ``envelope_from`` is the SMTP MAIL FROM ("<>"
     for bounces), used for loop detection and as the sender when From is unusable."""
     if not raw or not raw.strip():

@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 # Sent after commit when a report changes state (kwargs: report_id, previous, state, at), so
 # apps above reports (notifications: reporter e-mails) react without reports importing them.
 report_state_changed = Signal()
+# Sent after commit when staff post a message (kwargs: message_id, report_id): the mail intake
+# sends it to an e-mail reporter, threaded; internal notes are sent too and the receiver skips them.
+message_posted = Signal()
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -485,6 +488,8 @@ def message_post(*, report: Report, actor: Membership, body: str, is_internal: b
     # The timeline says that a message was written (never what); notes stay off the tracking page.
     _event(report, EventKind.MESSAGE, actor, now, public=not is_internal, internal=is_internal).save()
     _audit("report.message", report, actor, now, internal=is_internal)
+    message_id, report_id = message.pk, report.pk
+    transaction.on_commit(lambda: message_posted.send(sender=Message, message_id=message_id, report_id=report_id))
     return message
 
 

@@ -25,19 +25,14 @@ name ids and states only, never addresses or text.
 import hashlib
 import hmac
 import logging
-import smtplib
-import threading
-import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.mail import get_connection
 from django.db import IntegrityError, connection, transaction
-from django.urls import reverse
 
 from vulndesk.attachments.inspection import safe_filename
 from vulndesk.attachments.services import attachment_add
@@ -46,24 +41,29 @@ from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
 from vulndesk.mailintake import mails
 from vulndesk.mailintake.addresses import (
-    InvalidAddress,
-    address_normalise,
     message_id_hash,
-    reply_address,
     same_address,
 )
 from vulndesk.mailintake.models import (
     AcknowledgementState,
     InboundMessage,
     InboundState,
-    IntakeAddress,
-    MailThread,
     ThreadMessageId,
 )
 from vulndesk.mailintake.parsing import MailAttachment, ParsedMail, Unparseable, parse_mail
 from vulndesk.mailintake.routing import Route
+from vulndesk.mailintake.services.acknowledgements import (
+    AcknowledgementJob,
+    acknowledgement_mark,
+    acknowledgement_send,
+)
+from vulndesk.mailintake.services.threads import (
+    mail_domain,
+    mail_thread_create,
+    thread_from_and_reply_to,
+    thread_ids_record,
+)
 from vulndesk.mailintake.storage import SealedRaw, raw_chunks, raw_discard, raw_seal
-from vulndesk.mailintake.tokens import reply_salt_new, reply_token, reply_token_hash
 from vulndesk.organisations import keys
 from vulndesk.reports.models import Report, Source
 from vulndesk.reports.services import MESSAGE_MAX_CHARS, report_create, reporter_message_post
@@ -217,7 +217,16 @@ def _processing_enqueue(message_ids: list[int]) -> None:
 
 
 def inbound_raw(message: InboundMessage) -> bytes:
-    return b"".join(inbound_raw_chunks(message))
+    return bytes(inbound_raw_buffer(message))
+
+
+def inbound_raw_buffer(message: InboundMessage) -> bytearray:
+    """The raw message in one growing buffer: no list of chunks beside a joined copy, so a
+    message near the size limit costs its size once, not twice."""
+    buffer = bytearray()
+    for chunk in inbound_raw_chunks(message):
+        buffer += chunk
+    return buffer
 
 
 def inbound_raw_chunks(message: InboundMessage):
@@ -226,26 +235,6 @@ def inbound_raw_chunks(message: InboundMessage):
 
 
 # --- processing -------------------------------------------------------------------------------
-
-@dataclass
-class AcknowledgementJob:
-    """What the acknowledgement needs after commit. The tracking token lives only here, in
-    memory, for the one mail that carries it; it is never stored."""
-
-    inbound_id: int
-    report_id: int
-    to: str
-    reporter_name: str
-    tracking_token: str | None
-    message_id: str
-    parent: str
-    references: list[str]
-    subject: str
-    refused: list[str] = field(default_factory=list)
-    from_address: str = ""  # computed with the thread when known, else looked up when sending
-    reply_to: str = ""
-    report: Report | None = None  # the report as filed, when the job is made in the same process
-
 
 @dataclass
 class Outcome:
@@ -279,7 +268,11 @@ def inbound_process(*, message_id: int) -> str:
         _processing_failed(message_id)
         return "failed"
     if outcome.acknowledgement is not None:
-        acknowledgement_send(outcome.acknowledgement)
+        try:
+            acknowledgement_send(outcome.acknowledgement)
+        except Exception as error:  # the report is filed; the sweep retries the acknowledgement
+            logger.error("acknowledgement for inbound message %s failed (%s)", message_id, type(error).__name__)
+            acknowledgement_mark(message_id, AcknowledgementState.FAILED)
     logger.info("inbound message %s processed: %s", message_id, outcome.state)
     return outcome.state
 
@@ -305,7 +298,7 @@ def _audit(message: InboundMessage, action: str, *, actor=None, **data) -> None:
 
 def _parse(message: InboundMessage) -> ParsedMail | Unparseable:
     try:
-        return parse_mail(inbound_raw(message), envelope_from=message.envelope_from)
+        return parse_mail(inbound_raw_buffer(message), envelope_from=message.envelope_from)
     except Unparseable as error:
         return error
 
@@ -397,32 +390,6 @@ def attachments_add(report: Report, attachments: list[MailAttachment]) -> list[s
     return refused
 
 
-def thread_ids_record(*, report: Report, received: list[str] = (), sent: list[str] = ()) -> None:
-    """Remember Message-IDs of the report's thread (ours and the reporter's) for matching
-    replies. An id already in a thread (a copy sent to two of our addresses) keeps its report."""
-    now = clock.now()
-    rows = []
-    for direction, values in ((ThreadMessageId.Direction.RECEIVED, received), (ThreadMessageId.Direction.SENT, sent)):
-        for value in dict.fromkeys(v for v in values if v):
-            row = ThreadMessageId(organisation_id=report.organisation_id, report=report,
-                                  message_id_hash=message_id_hash(value), direction=direction, created_at=now)
-            row.message_id = value
-            row.seal_pending()
-            rows.append(row)
-    ThreadMessageId.objects.bulk_create(rows, ignore_conflicts=True)
-
-
-def mail_thread_create(*, report: Report, address: IntakeAddress | None, subject: str) -> MailThread:
-    salt = reply_salt_new()
-    thread = MailThread(organisation_id=report.organisation_id, report=report, address=address, reply_salt=salt,
-                        reply_token_hash=reply_token_hash(reply_token(organisation_id=report.organisation_id,
-                                                                      salt=salt)),
-                        created_at=clock.now())
-    thread.subject = mails.thread_subject(subject)
-    thread.save()
-    return thread
-
-
 def _new_report(message: InboundMessage, parsed: ParsedMail, now) -> Outcome:
     product = message.product
     if product is None:
@@ -447,7 +414,7 @@ def _new_report(message: InboundMessage, parsed: ParsedMail, now) -> Outcome:
         sender, reply_to = thread_from_and_reply_to(report, thread=thread)
         job = AcknowledgementJob(
             inbound_id=message.pk, report_id=report.pk, to=parsed.sender_address, reporter_name=parsed.sender_name,
-            tracking_token=created.tracking_token, message_id=mails.new_message_id(_mail_domain(message.address)),
+            tracking_token=created.tracking_token, message_id=mails.new_message_id(mail_domain(message.address)),
             parent=parsed.message_id, references=parsed.references, subject=parsed.subject, refused=refused,
             from_address=sender, reply_to=reply_to, report=report,
         )
@@ -460,115 +427,3 @@ def _new_report(message: InboundMessage, parsed: ParsedMail, now) -> Outcome:
                           "forged." if message.is_flagged else "No acknowledgement: no usable sender address.")
     return _finish(message, InboundState.REPORTED, now, report=report, reason=message.reason,
                    acknowledgement=job, report_id=report.pk)
-
-
-# --- the acknowledgement -----------------------------------------------------------------------
-
-def _mail_domain(address: IntakeAddress | None) -> str:
-    return address.domain if address is not None else "localhost"
-
-
-def thread_from_and_reply_to(report: Report, *, thread: MailThread | None = None) -> tuple[str, str]:
-    """(From, Reply-To) for mail about ``report``: the intake address it came in on, and its
-    reply address (recomputed from the organisation's key)."""
-    if thread is None:
-        thread = MailThread.objects.select_related("address").filter(report=report).first()
-    address = thread.address if thread is not None else None
-    if address is None:
-        address = IntakeAddress.objects.filter(organisation_id=report.organisation_id, is_active=True).first()
-    if address is None:
-        return settings.DEFAULT_FROM_EMAIL, ""
-    sender = mails.from_header(report.organisation.name, address.address)
-    if thread is None:
-        return sender, ""
-    token = reply_token(organisation_id=report.organisation_id, salt=thread.reply_salt)
-    return sender, reply_address(local=address.local_part, domain=address.domain, token=token)
-
-
-def acknowledgement_send(job: AcknowledgementJob) -> bool:
-    """Send the acknowledgement of a new report, then mark it. Runs after commit: the report
-    exists before anyone is told it does. Returns True when the mail went out."""
-    report = job.report or Report.objects.select_related("organisation", "product__policy").get(pk=job.report_id)
-    try:
-        to = address_normalise(job.to)
-    except InvalidAddress:
-        _acknowledgement_mark(job.inbound_id, AcknowledgementState.FAILED)
-        return False
-    sender, reply_to = (job.from_address, job.reply_to) if job.from_address else thread_from_and_reply_to(report)
-    tracking_url = (settings.SITE_URL + reverse("intake:tracking", kwargs={"token": job.tracking_token})
-                    if job.tracking_token else None)
-    mail = mails.acknowledgement_mail(
-        report=report, to=to, from_address=sender, reply_to=reply_to, subject=job.subject,
-        headers=mails.threading_headers(message_id=job.message_id, parent=job.parent, references=job.references),
-        reporter_name=job.reporter_name, tracking_url=tracking_url, refused=job.refused,
-    )
-    for attempt in range(2):
-        try:
-            mail_send(mail)
-        except OSError as error:  # SMTPException is an OSError
-            logger.warning("acknowledgement for inbound message %s not sent (attempt %s: %s)", job.inbound_id,
-                           attempt + 1, type(error).__name__)
-            continue
-        _acknowledgement_mark(job.inbound_id, AcknowledgementState.SENT)
-        return True
-    _acknowledgement_mark(job.inbound_id, AcknowledgementState.FAILED)
-    return False
-
-
-_outbox = threading.local()
-CONNECTION_REUSE_SECONDS = 20
-
-
-def mail_send(mail) -> None:
-    """Send over an SMTP connection kept open for a few seconds per thread: a worker answering
-    a burst of reports does not dial the mail server for each. A connection the server dropped
-    meanwhile is replaced once (nothing was sent on it)."""
-    key = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
-    cached = getattr(_outbox, "connection", None)
-    if cached is not None and (cached[0] != key or time.monotonic() - cached[2] > CONNECTION_REUSE_SECONDS):
-        _outbox.connection = None
-        try:
-            cached[1].close()
-        except OSError:  # already gone
-            pass
-        cached = None
-    for fresh in (cached is None, True):
-        if fresh:
-            connection = get_connection()
-            connection.open()
-            cached = _outbox.connection = (key, connection, time.monotonic())
-        mail.connection = cached[1]
-        try:
-            mail.send()
-            return
-        except smtplib.SMTPServerDisconnected:
-            _outbox.connection = None
-            if fresh:
-                raise
-
-
-def _acknowledgement_mark(inbound_id: int, state: str) -> None:
-    now = clock.now()
-    InboundMessage.objects.filter(pk=inbound_id).update(
-        acknowledgement=state, acknowledged_at=now if state == AcknowledgementState.SENT else None)
-    if state == AcknowledgementState.SENT:
-        logger.info("acknowledgement sent for inbound message %s", inbound_id)
-
-
-def acknowledgement_retry(*, inbound_id: int) -> bool:
-    """A failed acknowledgement, sent again without the tracking link (its token was never
-    stored): it still confirms the reference and the promises, and replies still reach us."""
-    message = (InboundMessage.objects.select_related("address")
-               .filter(pk=inbound_id, acknowledgement=AcknowledgementState.FAILED, report__isnull=False).first())
-    if message is None:
-        return False
-    thread_ids = list(ThreadMessageId.objects.filter(report_id=message.report_id).order_by("created_at", "id"))
-    job = AcknowledgementJob(
-        inbound_id=message.pk, report_id=message.report_id, to=message.sender_address,
-        reporter_name=message.sender_name, tracking_token=None,
-        message_id=mails.new_message_id(_mail_domain(message.address)), parent=message.message_id,
-        references=[row.message_id for row in thread_ids if row.direction == ThreadMessageId.Direction.RECEIVED],
-        subject=message.subject, refused=[line for line in message.refused_attachments.split("\n") if line],
-    )
-    thread_ids_record(report=message.report, sent=[job.message_id])
-    return acknowledgement_send(job)

@@ -19,7 +19,8 @@ from vulndesk.core import clock
 from vulndesk.mailintake import mails
 from vulndesk.mailintake.addresses import InvalidAddress, address_normalise, message_id_hash
 from vulndesk.mailintake.models import MailThread, OutboundMail, ThreadMessageId
-from vulndesk.mailintake.services.inbound import mail_send, thread_from_and_reply_to, thread_ids_record
+from vulndesk.mailintake.services.acknowledgements import mail_send
+from vulndesk.mailintake.services.threads import thread_from_and_reply_to, thread_ids_record
 from vulndesk.reports.models import Message
 
 logger = logging.getLogger(__name__)

@@ -17,15 +17,9 @@ from vulndesk.mailintake import mails
 from vulndesk.mailintake.addresses import InvalidAddress, address_normalise, one_line
 from vulndesk.mailintake.models import AcknowledgementState, InboundMessage, InboundState
 from vulndesk.mailintake.parsing import Unparseable, parse_mail
-from vulndesk.mailintake.services.inbound import (
-    AcknowledgementJob,
-    acknowledgement_send,
-    attachments_add,
-    bounded_text,
-    inbound_raw,
-    mail_thread_create,
-    thread_ids_record,
-)
+from vulndesk.mailintake.services.acknowledgements import AcknowledgementJob, acknowledgement_send
+from vulndesk.mailintake.services.inbound import attachments_add, bounded_text, inbound_raw
+from vulndesk.mailintake.services.threads import mail_thread_create, thread_ids_record
 from vulndesk.organisations.models import TRIAGE_ROLES, Membership
 from vulndesk.products.models import Product
 from vulndesk.reports.models import Report, Source

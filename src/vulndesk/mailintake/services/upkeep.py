@@ -7,12 +7,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from vulndesk.attachments import storage as chunked
 from vulndesk.core import clock, crypto
 from vulndesk.core.ratelimit import rate_limit_hit
 from vulndesk.mailintake.models import AcknowledgementState, InboundMessage, InboundState
-from vulndesk.mailintake.services.inbound import acknowledgement_retry, inbound_process
+from vulndesk.mailintake.services.acknowledgements import acknowledgement_retry
+from vulndesk.mailintake.services.inbound import inbound_process
 from vulndesk.mailintake.services.outbound import outbound_pending_ids, staff_reply_send
 from vulndesk.mailintake.storage import raw_aad, raw_chunks
 from vulndesk.organisations import keys
@@ -22,6 +24,7 @@ logger = logging.getLogger(__name__)
 # Security mailboxes are quiet: a person reporting writes a few mails an hour. (count, seconds)
 DEFAULT_RATE_LIMITS = {"mail_sender": (20, 3600), "mail_ip": (60, 3600)}
 STORED_GRACE = timedelta(seconds=60)  # a fresh message's own task runs first
+PENDING_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,11 @@ def mail_sweep(*, older_than: timedelta = STORED_GRACE) -> SweepResult:
     for message_id in inbound_pending_ids(older_than=older_than):
         if inbound_process(message_id=message_id) not in {"done", "failed"}:
             result.processed += 1
-    failed = (InboundMessage.objects.filter(acknowledgement=AcknowledgementState.FAILED,
-                                            received_at__gte=now - timedelta(days=3))
+    # Failed ones, and pending ones a crash left between filing and sending (older than a few
+    # minutes, so a message being answered right now is not answered twice).
+    failed = (InboundMessage.objects.filter(received_at__gte=now - timedelta(days=3))
+              .filter(Q(acknowledgement=AcknowledgementState.FAILED)
+                      | Q(acknowledgement=AcknowledgementState.PENDING, processed_at__lt=now - PENDING_GRACE))
               .values_list("id", flat=True)[:100])
     for inbound_id in failed:
         result.acknowledgements_retried += int(acknowledgement_retry(inbound_id=inbound_id))

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = ("Apply migrations, then start the web server (gunicorn), the task worker (db_worker) and the "
-            "SLA scheduler as one unit. Ctrl-C stops all three.")
+    help = ("Apply migrations, then start the web server (gunicorn), the task worker (db_worker), the "
+            "scheduler and the inbound SMTP server (security@ mailbox) as one unit. Ctrl-C stops them all.")
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("VULNDESK_HOST", "127.0.0.1"))
@@ -21,8 +21,10 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
         parser.add_argument("--demo", action="store_true", help="Create the demo organisation if it is missing.")
         parser.add_argument("--no-migrate", action="store_true", help="Skip applying migrations.")
+        parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("MAIL_INTAKE_PORT", "0")),
+                            help="Port of the inbound SMTP server (security@ mailbox); 0: a free loopback port.")
 
-    def handle(self, *args, host, port, workers, demo, no_migrate, **options):
+    def handle(self, *args, host, port, workers, demo, no_migrate, smtp_port, **options):
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
         if demo:
@@ -37,6 +39,8 @@ class Command(BaseCommand):
             ]),
             "worker": subprocess.Popen([*vulndesk, "db_worker", "--no-reload"]),
             "scheduler": subprocess.Popen([*vulndesk, "scheduler"]),
+            # The security@ mailbox; it prints the address it listens on.
+            "smtpd": subprocess.Popen([*vulndesk, "smtpd", "--port", str(smtp_port)]),
         }
         self.stdout.write(self.style.SUCCESS(f"vulndesk is running on http://{host}:{port}/  (data: {settings.DATA_DIR})"))
         stopping = False
