@@ -277,6 +277,7 @@ RATE_LIMITS = {
     "auth_token": (30, 300),
     "api": (int(os.environ.get("RATE_LIMIT_API_PER_MINUTE", "600")), 60),
     "embargo_view": (30, 300),
+    "osv": (int(os.environ.get("RATE_LIMIT_OSV_PER_MINUTE", "1200")), 60),
 }
 
 # --- REST API -------------------------------------------------------------------------------

@@ -36,14 +36,26 @@ def _commit_entry(repo: str, value: str, where: str) -> IndexEntry:
     return IndexEntry("GIT", repo[:MAX_PACKAGE_LENGTH], RangeKind.GIT, "GIT", [], commit, b"", b"", False, commit)
 
 
+def _package_of(affected: dict) -> tuple[str, str]:
+    """(ecosystem, normalised name) of an ``affected`` entry. ``documents.osv_document`` writes
+    no ``package`` for our two non-OSV ecosystems: GIT entries stand alone (their ranges carry
+    the repository) and a plain-SemVer product is named in ``database_specific.product``."""
+    package = affected.get("package")
+    if isinstance(package, dict):
+        ecosystem = ecosystems.canonical_ecosystem(package.get("ecosystem"))
+        return ecosystem, ecosystems.normalise_package_name(ecosystem, str(package.get("name", "")))
+    product = (affected.get("database_specific") or {}).get("product")
+    if isinstance(product, str) and product.strip():
+        return "SemVer", ecosystems.normalise_package_name("SemVer", product)
+    return "GIT", ""
+
+
 def entries_for_document(document: dict) -> list[IndexEntry]:
     """The index entries of an OSV document; raises InvalidEcosystemVersion (a DomainError,
     which refuses the publish) when a version cannot be read with its ecosystem's rules."""
     entries: list[IndexEntry] = []
     for number, affected in enumerate(document.get("affected") or [], start=1):
-        package = affected.get("package")
-        ecosystem = ecosystems.canonical_ecosystem(package["ecosystem"]) if package else "GIT"
-        name = ecosystems.normalise_package_name(ecosystem, package["name"]) if package else ""
+        ecosystem, name = _package_of(affected)
         if len(name) > MAX_PACKAGE_LENGTH:
             raise InvalidEcosystemVersion(f"Affected package {number}: the name is too long to index.",
                                           field="package_name")
@@ -56,6 +68,8 @@ def entries_for_document(document: dict) -> list[IndexEntry]:
                             for kind, value in event.items()
                             if kind in ("introduced", "last_affected") and value != "0"]
                 continue
+            if ecosystem == "GIT":
+                continue  # a version range with no package to query it by
             comparator = ecosystems.comparator(ecosystem, item.get("type", "ECOSYSTEM"))
             kind = RangeKind.SEMVER if item.get("type") == "SEMVER" else RangeKind.ECOSYSTEM
             intervals = ecosystems.affected_intervals(comparator, events, where=where)
