@@ -41,6 +41,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 REPORT_OPERATIONS = ["reports_list", "reports_create", "reports_retrieve", "reports_transition", "reports_severity",
                      "reports_assign", "reports_timeline", "reports_messages_list", "reports_messages_create"]
 AUTH_OPERATIONS = ["auth_token_obtain", "auth_token_refresh", "auth_token_logout"]
+OSV_OPERATIONS = ["osv_vulnerability", "osv_query", "osv_querybatch"]
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def signed_in(db, client):
 
 def test_the_schema_lists_every_reports_and_token_operation(api_schema):
     operation_ids = {result.ok().definition.raw["operationId"] for result in api_schema.get_all_operations()}
-    assert operation_ids == set(REPORT_OPERATIONS) | set(AUTH_OPERATIONS)
+    assert operation_ids == set(REPORT_OPERATIONS) | set(AUTH_OPERATIONS) | set(OSV_OPERATIONS)
 
 
 def _operation(schema, operation_id):
@@ -116,4 +117,9 @@ def test_a_reports_operation_on_an_existing_report_answers_only_documented_respo
 
 @pytest.mark.parametrize("operation_id", AUTH_OPERATIONS)
 def test_a_token_operation_never_answers_5xx(api_schema, db, operation_id):
+    _fuzz(_operation(api_schema, operation_id), checks=[not_a_server_error])
+
+
+@pytest.mark.parametrize("operation_id", OSV_OPERATIONS)
+def test_an_osv_operation_never_answers_5xx(api_schema, db, operation_id):
     _fuzz(_operation(api_schema, operation_id), checks=[not_a_server_error])

@@ -41,7 +41,7 @@ def assert_nothing_of_alpha(response, alpha: World) -> None:
 @pytest.fixture
 def worlds(db):
     beta = build_world("BETA")  # reports #1 and #2
-    alpha = build_world(ALPHA, filler_reports=2)  # reports #1-#4; #3 and #4 do not exist in BETA
+    alpha = build_world(ALPHA, filler_reports=3)  # BETA has reports #1-#3; ALPHA's own start at #4
     return alpha, beta
 
 
@@ -53,6 +53,10 @@ def alpha_ids(alpha: World, beta: World) -> dict:
         "product": alpha.product.slug, "number": alpha.report.number, "attachment_id": alpha.attachment.pk,
         "membership_id": alpha.target.pk, "token_id": alpha.api_token.pk, "release_id": alpha.release.pk,
         "row_id": alpha.version_row.pk,
+        # advisories, pre-notification, notifications and mail (identifiers carry ALPHA's prefix)
+        "identifier": alpha.advisory.identifier, "format": "osv", "contact_id": alpha.contact.pk,
+        "prenotification_id": alpha.prenotification.pk, "webhook_id": alpha.webhook.pk,
+        "delivery_id": alpha.failed_delivery.pk, "message_id": alpha.mail["held"], "address_id": alpha.mail["address"],
     }
 
 
@@ -112,7 +116,11 @@ def test_every_role_of_another_organisation_gets_404_for_every_url_of_this_one(c
 
 # URLs that name an object. The others, under BETA's slug, are BETA's own pages (checked below).
 NO_ID_NAMES = {"reports:queue", "reports:cvss_preview", "products:list", "products:create", "organisations:members",
-               "organisations:member_add", "api_reports"}
+               "organisations:member_add", "api_reports",
+               "advisories:list", "advisories:create", "advisories:preview", "cve:settings", "cve:settings_save",
+               "cve:settings_check", "prenotify:contacts", "prenotify:contact_add", "notifications:overview",
+               "notifications:webhook_create", "notifications:deliveries", "mailintake:inbox", "mailintake:addresses",
+               "mailintake:address_add"}
 ID_NAMES = [name for name in URL_NAMES if name not in NO_ID_NAMES]
 
 
