@@ -55,15 +55,15 @@ ROOT = Path(__file__).resolve().parent.parent
 ORG_SLUG = "bench"
 ORG_PREFIX = "BENCH"
 STAFF_EMAIL = "bench-owner@bench.example"
-STAFF_PASSWORD = "bench-Correct-Horse-Battery-9281"
+STAFF_PASSWORD = "Correct-Horse-Battery-Staple-9281"
 CREATE_TARGET_PER_S = 600.0
-NO_DEADLINE_DB = "9999-12-31 00:00:00"
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)  # as vulndesk.reports.models.NO_DEADLINE
 SPAN_DAYS = 3 * 365
 BATCH = 5000
 
 # --------------------------------------------------------------------------------------------
 # Vocabulary for realistic-looking rows. "injection" is a common title word (~12 % of titles),
-# "pollution" a rare one (~0.3 %); ``q`` scenarios use both.
+# "pollution" a rare one (~0.3 %), "typosquatting" is in none (a search that scans everything).
 # --------------------------------------------------------------------------------------------
 VULNS = [
     ("SQL injection", 8), ("Stored XSS", 8), ("Reflected XSS", 8), ("CSRF", 5), ("SSRF", 5),
@@ -73,7 +73,7 @@ VULNS = [
     ("Missing rate limiting", 6), ("Session fixation", 2), ("Clickjacking", 4), ("Denial of service", 5),
     ("Prototype pollution", 0.3),
 ]
-COMMON_WORD, RARE_WORD = "injection", "pollution"
+COMMON_WORD, RARE_WORD, NO_MATCH_WORD = "injection", "pollution", "typosquatting"
 COMPONENTS = [
     "login form", "search endpoint", "file upload", "password reset", "admin panel", "REST API",
     "GraphQL endpoint", "CSV export", "invoice PDF", "profile page", "comment editor", "webhook handler",
@@ -169,7 +169,7 @@ def weighted(choices):
 def pick(rng: random.Random, table) -> object:
     values, cumulative = table
     x = rng.random()
-    for value, edge in zip(values, cumulative):
+    for value, edge in zip(values, cumulative, strict=True):
         if x < edge:
             return value
     return values[-1]
@@ -196,9 +196,10 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank]
 
 
-def rss_of(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in KiB, 0 when unknown."""
-    values = {"VmRSS": 0, "VmHWM": 0}
+def memory_of(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM (peak RSS), RssAnon (heap and stacks) and RssFile (mapped files: SQLite's
+    mmap of the database counts here) of a process, in KiB; 0 when unknown."""
+    values = {"VmRSS": 0, "VmHWM": 0, "RssAnon": 0, "RssFile": 0}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             key, _, rest = line.partition(":")
@@ -206,7 +207,27 @@ def rss_of(pid: int) -> tuple[int, int]:
                 values[key] = int(rest.split()[0])
     except (OSError, ValueError):
         pass
-    return values["VmRSS"], values["VmHWM"]
+    return values
+
+
+class MemorySampler(threading.Thread):
+    """Samples the workers' memory four times a second; keeps each worker's peak anonymous RSS."""
+
+    def __init__(self, pids: list[int]):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.first = {pid: memory_of(pid) for pid in pids}
+        self.peak_anon = {pid: self.first[pid]["RssAnon"] for pid in pids}
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.wait(0.25):
+            for pid in self.pids:
+                self.peak_anon[pid] = max(self.peak_anon[pid], memory_of(pid)["RssAnon"])
+
+    def stop(self):
+        self.stopping.set()
+        self.join(timeout=2)
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -219,6 +240,22 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def wait_quiet(max_seconds: float, threshold_cores: float = 0.25) -> float:
+    """Wait (at most ``max_seconds``) until other processes use less than ``threshold_cores``;
+    returns the last measured foreign load. A shared machine otherwise distorts latencies."""
+    deadline = time.monotonic() + max_seconds
+    waited = False
+    while True:
+        with CpuMeter([]) as meter:
+            time.sleep(1.0)
+        if meter.foreign_cores() < threshold_cores or time.monotonic() >= deadline:
+            if waited:
+                log(f"    (waited for a quiet machine; other processes now use {meter.foreign_cores():.2f} cores)")
+            return meter.foreign_cores()
+        waited = True
+        time.sleep(2.0)
 
 
 def machine_busy_seconds() -> float:
@@ -360,12 +397,12 @@ def row_stream(n: int, fixed: dict, now: datetime, rng: random.Random, first_id:
     for vector in CVSS_VECTORS:
         score = cvss_score(vector)
         version_cols = ("4" if score.version == "4.0" else "3")
-        by_severity.setdefault(str(score.severity), []).append((score.vector, float(score.score), version_cols))
+        by_severity.setdefault(str(score.severity), []).append((score.vector, score.score, version_cols))
     vulns, components, suffixes = weighted(VULNS), COMPONENTS, SUFFIXES
     state_tables = [(limit, weighted(table)) for limit, table in STATE_BY_AGE]
     severities = weighted(SEVERITY_WEIGHTS)
     sources = weighted(SOURCES)
-    products = weighted([(pid, w) for pid, (_, _, w) in zip(fixed["product_ids"], PRODUCTS)])
+    products = weighted([(pid, w) for pid, (_, _, w) in zip(fixed["product_ids"], PRODUCTS, strict=True)])
     staff = fixed["staff"]
     staff_weights = weighted([(s, 1.0 / (k + 1)) for k, s in enumerate(staff)])
     descriptions = [" ".join(rng.choice(SENTENCES) for _ in range(rng.randint(3, 20))) for _ in range(400)]
@@ -475,104 +512,142 @@ def row_stream(n: int, fixed: dict, now: datetime, rng: random.Random, first_id:
         duplicate_of = rng.randint(first_id, rid - 1) if state == "duplicate" and rid > first_id else None
         last_change = max(t for t in (received, acked, assessed, fixed_at, disclosed_at) if t is not None)
         reporter = rng.choice(REPORTER_NAMES)
-        row = (
-            rid, org_id, pick(rng, products), i + 1, title, rng.choice(descriptions), version,
-            rng.choice(steps) if rng.random() < 0.7 else "", rng.choice(impacts) if rng.random() < 0.6 else "", "",
-            reporter, f"researcher{rng.randint(1, 5000)}@example.net" if rng.random() < 0.8 else "",
-            f"@{reporter.split()[0].lower()}" if reporter and rng.random() < 0.3 else "", source,
-            hashlib.sha256(f"bench-{rid}-{rng.random()}".encode()).hexdigest(),
-            state, int(is_open), duplicate_of, assignee[0] if assignee else None,
-            cvss3_vector, cvss3_score, cvss4_vector, cvss4_score, severity, override,
-            rng.choice(CWES), int(version.startswith("1.")),
-            dbtime(received), dbtime(ack_due), dbtime(acked) if acked else None, dbtime(assess_due),
-            dbtime(assessed) if assessed else None, dbtime(started) if started else None,
-            dbtime(res_due) if res_due else None, int(waiting), dbtime(fixed_at) if fixed_at else None,
-            dbtime(disclosed_at) if disclosed_at else None, int(ack_missed), int(assess_missed), int(res_missed),
-            dbtime(next_due) if next_due else NO_DEADLINE_DB, dbtime(next_check) if next_check else NO_DEADLINE_DB,
-            dbtime(received), dbtime(last_change),
-        )
-        # timeline: (kind, actor_id, actor_label, at, data, is_public, report_id)
-        events = [("received", None, "reporter", dbtime(received), json.dumps({"source": source}), 1, rid)]
+        row = {
+            "id": rid, "organisation_id": org_id, "product_id": pick(rng, products), "number": i + 1,
+            "title": title, "description": rng.choice(descriptions), "affected_versions": version,
+            "steps_to_reproduce": rng.choice(steps) if rng.random() < 0.7 else "",
+            "impact": rng.choice(impacts) if rng.random() < 0.6 else "", "suggested_fix": "",
+            "reporter_name": reporter,
+            "reporter_email": f"researcher{rng.randint(1, 5000)}@example.net" if rng.random() < 0.8 else "",
+            "reporter_handle": f"@{reporter.split()[0].lower()}" if reporter and rng.random() < 0.3 else "",
+            "source": source, "tracking_token_hash": hashlib.sha256(f"bench-{rid}-{rng.random()}".encode()).hexdigest(),
+            "state": state, "is_open": is_open, "duplicate_of_id": duplicate_of,
+            "assignee_id": assignee[0] if assignee else None,
+            "cvss3_vector": cvss3_vector, "cvss3_score": cvss3_score, "cvss4_vector": cvss4_vector,
+            "cvss4_score": cvss4_score, "severity": severity, "severity_override_reason": override,
+            "cwe_id": rng.choice(CWES), "is_unsupported_version": version.startswith("1."),
+            "received_at": received, "acknowledgement_due_at": ack_due, "acknowledged_at": acked,
+            "assessment_due_at": assess_due, "assessed_at": assessed, "resolution_started_at": started,
+            "resolution_due_at": res_due, "resolution_waiting_for_release": waiting, "fixed_at": fixed_at,
+            "disclosed_at": disclosed_at, "acknowledgement_missed": ack_missed, "assessment_missed": assess_missed,
+            "resolution_missed": res_missed, "next_due_at": next_due or NO_DEADLINE,
+            "next_check_at": next_check or NO_DEADLINE, "created_at": received, "updated_at": last_change,
+        }
+        # timeline events: (kind, actor_id, actor_label, at, data, is_public)
+        events = [("received", None, "reporter", received, {"source": source}, True)]
         if acked:
-            events.append(("state_changed", None, "system", dbtime(acked),
-                           '{"from": "new", "to": "acknowledged"}', 1, rid))
+            events.append(("state_changed", None, "system", acked, {"from": "new", "to": "acknowledged"}, True))
         actor = assignee or staff[0]
         if assignee:
-            events.append(("assignee_changed", staff[0][0], staff[0][1], dbtime(acked or received),
-                           json.dumps({"from": None, "to": assignee[1]}), 0, rid))
+            events.append(("assignee_changed", staff[0][0], staff[0][1], acked or received,
+                           {"from": None, "to": assignee[1]}, False))
         if assessed:
-            verdict = "accepted" if started and state not in VERDICTS else state
-            if verdict == "accepted" or state in RESOLUTION_STATES:
-                verdict = "accepted"
-            events.append(("state_changed", actor[0], actor[1], dbtime(assessed),
-                           json.dumps({"from": "acknowledged", "to": verdict}), 1, rid))
+            verdict = "accepted" if state in RESOLUTION_STATES or (started and state not in VERDICTS) else state
+            events.append(("state_changed", actor[0], actor[1], assessed, {"from": "acknowledged", "to": verdict}, True))
             if severity:
-                events.append(("severity_changed", actor[0], actor[1], dbtime(assessed),
-                               json.dumps({"from": "", "to": severity, "cvss_vector": cvss3_vector or cvss4_vector,
-                                           "override_reason": override}), 0, rid))
+                events.append(("severity_changed", actor[0], actor[1], assessed,
+                               {"from": "", "to": severity, "cvss_vector": cvss3_vector or cvss4_vector,
+                                "override_reason": override}, False))
             if started:
-                events.append(("deadline_changed", actor[0], actor[1], dbtime(assessed),
-                               json.dumps({"clock": "resolution", "from": None,
-                                           "to": res_due.isoformat() if res_due else None,
-                                           "waiting_for_release": waiting}), 0, rid))
+                events.append(("deadline_changed", actor[0], actor[1], assessed,
+                               {"clock": "resolution", "from": None, "to": res_due.isoformat() if res_due else None,
+                                "waiting_for_release": waiting}, False))
         if state in {"fixing", "fixed", "disclosed"}:
-            events.append(("state_changed", actor[0], actor[1], dbtime(started + timedelta(hours=2)),
-                           '{"from": "accepted", "to": "fixing"}', 1, rid))
+            events.append(("state_changed", actor[0], actor[1], started + timedelta(hours=2),
+                           {"from": "accepted", "to": "fixing"}, True))
         if fixed_at:
-            events.append(("state_changed", actor[0], actor[1], dbtime(fixed_at),
-                           '{"from": "fixing", "to": "fixed"}', 1, rid))
+            events.append(("state_changed", actor[0], actor[1], fixed_at, {"from": "fixing", "to": "fixed"}, True))
         if disclosed_at:
-            events.append(("state_changed", actor[0], actor[1], dbtime(disclosed_at),
-                           '{"from": "fixed", "to": "disclosed"}', 1, rid))
+            events.append(("state_changed", actor[0], actor[1], disclosed_at, {"from": "fixed", "to": "disclosed"}, True))
         yield row, events
 
 
-REPORT_COLUMNS = (
-    "id, organisation_id, product_id, number, title, description, affected_versions, steps_to_reproduce, "
-    "impact, suggested_fix, reporter_name, reporter_email, reporter_handle, source, tracking_token_hash, "
-    "state, is_open, duplicate_of_id, assignee_id, cvss3_vector, cvss3_score, cvss4_vector, cvss4_score, "
-    "severity, severity_override_reason, cwe_id, is_unsupported_version, received_at, acknowledgement_due_at, "
-    "acknowledged_at, assessment_due_at, assessed_at, resolution_started_at, resolution_due_at, "
-    "resolution_waiting_for_release, fixed_at, disclosed_at, acknowledgement_missed, assessment_missed, "
-    "resolution_missed, next_due_at, next_check_at, created_at, updated_at"
-)
-TIMELINE_COLUMNS = "kind, actor_id, actor_label, at, data, is_public, report_id"
+class RowEncoder:
+    """Turns plain values into the column values of a model's table the way the ORM would, so it
+    follows the model whatever its columns are. A model with encrypted attributes is instantiated
+    and sealed by its own code; each value then goes through its field's database preparation
+    (datetimes, booleans and JSON the cheap way, everything else through ``get_db_prep_save``)."""
+
+    def __init__(self, model):
+        from django.db import connection, models
+
+        self.model = model
+        self.fields = list(model._meta.concrete_fields)
+        known = {f.name for f in model._meta.get_fields()} | {f.attname for f in self.fields}
+        self.known = known | set(model._meta._property_names)
+        self.sealed = hasattr(model, "seal_pending")
+        self.sql = (f'INSERT INTO "{model._meta.db_table}" ({", ".join(chr(34) + f.column + chr(34) for f in self.fields)}) '
+                    f"VALUES ({', '.join('?' * len(self.fields))})")
+        ops = connection.ops
+
+        def converter(field):
+            if isinstance(field, models.DateTimeField):
+                return lambda v: None if v is None else ops.adapt_datetimefield_value(v)
+            if isinstance(field, models.BooleanField):
+                return lambda v: None if v is None else bool(v)
+            if type(field) in (models.CharField, models.TextField, models.SlugField, models.EmailField,
+                               models.IntegerField, models.PositiveIntegerField, models.BigIntegerField,
+                               models.AutoField, models.BigAutoField, models.ForeignKey):
+                return lambda v: v
+            return lambda v, f=field: f.get_db_prep_save(v, connection)
+
+        self.converters = [converter(f) for f in self.fields]
+        self.defaults = [f.get_default() if f.has_default() else None for f in self.fields]
+
+    def encode(self, values: dict) -> tuple:
+        if self.sealed:
+            instance = self.model(**{k: v for k, v in values.items() if k in self.known})
+            instance.seal_pending()
+            return tuple(conv(getattr(instance, f.attname)) for f, conv in zip(self.fields, self.converters, strict=True))
+        out = []
+        for f, conv, default in zip(self.fields, self.converters, self.defaults, strict=True):
+            value = values.get(f.attname, values.get(f.name, default))
+            out.append(conv(value))
+        return tuple(out)
 
 
 def bulk_load(db_path: Path, n: int, fixed: dict, seed: int) -> dict:
     """Stream ``n`` reports and their timelines into the database in batches."""
+    from django.db import connection
+
+    from vulndesk.reports.models import Report, TimelineEvent
+
     rng = random.Random(seed)
+    reports_encoder, events_encoder = RowEncoder(Report), RowEncoder(TimelineEvent)
+    if any(f.name not in {"id", "report", "kind", "actor", "actor_label", "at", "data", "is_public"}
+           and not f.has_default() and not f.null for f in events_encoder.fields):
+        raise SystemExit("TimelineEvent has a new required field; teach row_stream about it")
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-65536")
-    conn.execute("PRAGMA temp_store=MEMORY")
-    tables = ("reports_report", "reports_timelineevent")
+    conn.execute("PRAGMA temp_store=FILE")  # index rebuild sorts spill to disk: the loader's memory stays bounded
+    tables = (Report._meta.db_table, TimelineEvent._meta.db_table)
     indexes = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL AND tbl_name IN (?, ?)",
         tables,
     ).fetchall()
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
-    first_id = (conn.execute("SELECT COALESCE(MAX(id), 0) FROM reports_report").fetchone()[0]) + 1
+    first_id = (conn.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{tables[0]}"').fetchone()[0]) + 1
     now = datetime.now(UTC)
-    report_sql = f"INSERT INTO reports_report ({REPORT_COLUMNS}) VALUES ({', '.join('?' * len(REPORT_COLUMNS.split(',')))})"
-    timeline_sql = f"INSERT INTO reports_timelineevent ({TIMELINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
     reports, events, n_events, states = [], [], 0, {}
     started = time.perf_counter()
 
     def flush():
         conn.execute("BEGIN")
-        conn.executemany(report_sql, reports)
-        conn.executemany(timeline_sql, events)
+        conn.executemany(reports_encoder.sql, reports)
+        conn.executemany(events_encoder.sql, events)
         conn.execute("COMMIT")
         reports.clear()
         events.clear()
 
     for k, (row, timeline) in enumerate(row_stream(n, fixed, now, rng, first_id), 1):
-        reports.append(row)
-        events.extend(timeline)
+        reports.append(reports_encoder.encode(row))
+        for kind, actor_id, label, at, data, public in timeline:
+            events.append(events_encoder.encode({"report_id": row["id"], "kind": kind, "actor_id": actor_id,
+                                                 "actor_label": label, "at": at, "data": data, "is_public": public}))
         n_events += len(timeline)
-        states[row[15]] = states.get(row[15], 0) + 1
+        states[row["state"]] = states.get(row["state"], 0) + 1
         if len(reports) >= BATCH:
             flush()
             if k % (BATCH * 20) == 0:
@@ -587,6 +662,7 @@ def bulk_load(db_path: Path, n: int, fixed: dict, seed: int) -> dict:
                  (n, fixed["organisation_id"]))
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
+    connection.close()
     return {"events": n_events, "states": states, "insert_s": inserted,
             "index_s": time.perf_counter() - started - inserted}
 
@@ -651,6 +727,7 @@ def scenarios(p: dict) -> list[tuple[str, str]]:
         ("q=<reference>", f"q={p['reference']}"),
         ("state=all&severity=critical", "state=all&severity=critical"),
         (f"state=all&q={RARE_WORD}", f"state=all&q={RARE_WORD}"),
+        (f"state=all&q={NO_MATCH_WORD} (no match)", f"state=all&q={NO_MATCH_WORD}"),
         ("deep page, open (cursor)", f"cursor={p['cursor_open']}"),
         ("deep page, state=all (cursor)", f"state=all&cursor={p['cursor_all']}"),
     ]
@@ -738,7 +815,7 @@ def free_port() -> int:
 
 
 def start_server(data_dir: Path, port: int, workers: int, threads: int,
-                 keep_rate_limit: bool = False) -> subprocess.Popen:
+                 keep_rate_limit: bool = False, wsgi: str = "vulndesk.wsgi:application") -> subprocess.Popen:
     env = dict(SERVER_ENVIRON, VULNDESK_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="vulndesk.settings")
     if not keep_rate_limit:
         # One client measures the server's capacity, so the per-account API limit (default
@@ -748,8 +825,9 @@ def start_server(data_dir: Path, port: int, workers: int, threads: int,
         env.pop(name, None)
     logfile = open(data_dir / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "vulndesk.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--access-logfile", "-", "--log-level", "warning"],
+        [sys.executable, "-m", "gunicorn", wsgi, "--bind", f"127.0.0.1:{port}",
+         # as core/management/commands/serve.py starts it (no gunicorn access log: the app logs access)
+         "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
         env=env, stdout=logfile, stderr=subprocess.STDOUT, cwd=data_dir, start_new_session=True,
     )
     process.logfile = logfile
@@ -924,8 +1002,12 @@ def explain(organisation_slug: str, owner_id: int, query_strings: list[tuple[str
                           ("api ", f"/api/v1/organisations/{organisation_slug}/reports/")):
         for name, qs in query_strings:
             url = f"{base}?{qs}" if qs else base
-            for _ in range(2):
-                client.get(url)
+            try:
+                for _ in range(2):
+                    client.get(url)
+            except Exception as error:  # noqa: BLE001 - a diagnostic must not end the run
+                log(f"  {surface} {name:32} failed: {error!r}")
+                continue
             runs = []
             for _ in range(5):
                 queries: list[tuple[str, float]] = []
@@ -951,22 +1033,38 @@ def explain(organisation_slug: str, owner_id: int, query_strings: list[tuple[str
                 key = match.group(1) if match else sql[:20]
                 tables[key] = tables.get(key, 0) + 1
             log(f"  {surface} {name:32} {status}  {len(queries):3d} queries  total {total * 1000:6.1f} ms  "
-                f"sql {sql_time * 1000:6.1f} ms  other {(total - sql_time) * 1000:6.1f} ms")
+                f"(execute() calls {sql_time * 1000:.1f} ms; the report queries re-run with their fetch below)")
             log(f"        queries by table: {', '.join(f'{t} x{n}' for t, n in sorted(tables.items(), key=lambda kv: -kv[1]))}")
-            for sql, params, elapsed in sorted(queries, key=lambda q: -q[2])[:3]:
-                if '"reports_report"' not in sql.split(" WHERE ")[0] and "FROM \"reports_report\"" not in sql:
+            for sql, params, _ in queries:
+                if not sql.startswith("SELECT") or 'FROM "reports_report"' not in sql:
                     continue
                 with connection.cursor() as cursor:
                     cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
                     plan = " | ".join(row[-1] for row in cursor.fetchall())
+                    started = time.perf_counter()  # execute() alone stops at the first row: time the fetch too
+                    cursor.execute(sql, params)
+                    n_rows = len(cursor.fetchall())
+                    elapsed = time.perf_counter() - started
                 shape = re.sub(r"SELECT .*? FROM", "SELECT ... FROM", sql, count=1)
-                log(f"        {elapsed * 1000:6.2f} ms  plan: {plan}")
+                log(f"        {elapsed * 1000:6.2f} ms  {n_rows:3d} rows  plan: {plan}")
                 if shape not in seen_plans:
                     seen_plans.add(shape)
                     log(f"                   sql: {shape[:500]}  params={list(params)[:8]}")
 
 
 # --------------------------------------------------------------------------------------------
+
+def source_version() -> str:
+    """The commit of the code measured, and whether src/ has uncommitted changes (read-only git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--shortstat", "HEAD", "--", "src"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head or 'unknown'}{' + uncommitted: ' + dirty if dirty else ''}"
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
@@ -983,6 +1081,8 @@ def main(argv=None) -> int:
                         help="cap on the measured time per list scenario (fewer requests are then reported)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (vulndesk serve: 2)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (vulndesk serve: 4)")
+    parser.add_argument("--wsgi", default="vulndesk.wsgi:application",
+                        help="WSGI app for gunicorn (a wrapper module on PYTHONPATH can add probes)")
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--data-dir", type=Path,
                         help="use this data dir instead of a temporary one; a dataset built there before "
@@ -992,6 +1092,9 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-creates", action="store_true", help="skip the create throughput measurement")
     parser.add_argument("--only", action="append", default=[], metavar="SUBSTRING",
                         help="run only list scenarios whose name contains SUBSTRING (repeatable)")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                        help="before each list scenario and the create run, wait up to SECONDS for other "
+                             "processes to leave the CPUs (shared machines)")
     parser.add_argument("--keep-rate-limit", action="store_true",
                         help="keep vulndesk's default API rate limit (600/min per account) instead of lifting it")
     parser.add_argument("--create-warmup", type=int, default=100, help="untimed creates before the create run")
@@ -1013,10 +1116,16 @@ def main(argv=None) -> int:
         db_path = data_dir / "vulndesk.sqlite3"
         marker = data_dir / "bench-dataset.json"
         log(f"vulndesk benchmark: {args.reports:,} reports, data dir {data_dir}")
+        log(f"  code: {source_version()}")
         if marker.exists() and json.loads(marker.read_text()).get("reports") == args.reports:
             fixed = json.loads(marker.read_text())["fixed"]
             build = json.loads(marker.read_text())["build"]
-            log(f"  reusing the dataset built before (build took {build['total_s']:.1f} s)")
+            log(f"  reusing the dataset built before (build took {build['total_s']:.1f} s); applying new migrations")
+            from django.core.management import call_command
+            from django.db import connection
+
+            call_command("migrate", interactive=False, verbosity=0)  # as `vulndesk serve` does at start
+            connection.close()
         else:
             if db_path.exists():
                 raise SystemExit(f"{data_dir} holds a database that is not a {args.reports:,}-report dataset")
@@ -1043,12 +1152,13 @@ def main(argv=None) -> int:
         log(f"  states: {', '.join(f'{k} {v:,}' for k, v in sorted(build['states'].items(), key=lambda kv: -kv[1]))}")
 
         port = free_port()
-        server = start_server(data_dir, port, args.workers, args.threads, args.keep_rate_limit)
+        server = start_server(data_dir, port, args.workers, args.threads, args.keep_rate_limit, args.wsgi)
         workers = children_of(server.pid)
         log(f"  gunicorn on 127.0.0.1:{port} (pid {server.pid}, workers {workers}, "
             f"{args.workers} workers x {args.threads} threads)")
         cookies = login(port, fixed["owner_id"])
-        rss_start = {pid: rss_of(pid)[0] for pid in workers}
+        sampler = MemorySampler(workers)
+        sampler.start()
 
         chosen = scenarios(params)
         if args.only:
@@ -1061,19 +1171,24 @@ def main(argv=None) -> int:
                 for surface, base in (("page", f"/o/{ORG_SLUG}/reports/"),
                                       ("api", f"/api/v1/organisations/{ORG_SLUG}/reports/")):
                     path = f"{base}?{qs}" if qs else base
+                    if args.wait_quiet:
+                        wait_quiet(args.wait_quiet)
                     result = measure_list(port, cookies, path, args.requests, args.warmup, args.max_seconds, workers)
                     list_results.append((surface, name, result))
                     log(f"    {surface:4} {name:32} p50 {result['p50'] * 1000:7.1f} ms  p95 {result['p95'] * 1000:7.1f} ms"
                         f"  rows {result['rows']}  server CPU {result['server_cpu_ms']:.1f} ms/req"
                         f"  other load {result['foreign_cores']:.2f} cores")
-        rss_after_lists = {pid: rss_of(pid)[0] for pid in workers}
+        anon_after_lists = {pid: memory_of(pid)["RssAnon"] for pid in workers}
 
         create = None
         if not args.skip_creates:
+            if args.wait_quiet:
+                wait_quiet(args.wait_quiet)
             log(f"  measuring {args.creates:,} API creates from {args.clients} concurrent clients")
             create = measure_creates(port, cookies, args.creates, args.clients, args.seed, args.create_warmup, workers)
-        worker_mem = {pid: rss_of(pid) for pid in workers}
-        master_mem = rss_of(server.pid)
+        sampler.stop()
+        worker_mem = {pid: memory_of(pid) for pid in workers}
+        master_mem = memory_of(server.pid)
         stop_server(server)
         server = None
 
@@ -1082,7 +1197,7 @@ def main(argv=None) -> int:
         log("")
         log("=" * 100)
         log(f"vulndesk benchmark results: {args.reports:,} bulk reports, gunicorn {args.workers}x{args.threads}, "
-            f"SQLite WAL, {os.cpu_count()} CPUs")
+            f"SQLite WAL, {os.cpu_count()} CPUs; code {source_version()}")
         log("=" * 100)
         log(f"Data build: {build['total_s']:.1f} s  (rows {build['insert_s']:.1f} s + indexes {build['index_s']:.1f} s), "
             f"{build['db_mb']:.0f} MiB, loader peak RSS {figures['loader_maxrss_mb']:.0f} MiB")
@@ -1118,13 +1233,13 @@ def main(argv=None) -> int:
             log(f"  {met} met, {missed} missed.  cpu/req: server CPU ms per request; other: cores used by "
                 "other processes meanwhile (> 0.2 means the figures are disturbed)")
         log("")
-        log("Memory (KiB -> MiB)")
-        for pid, (rss, hwm) in worker_mem.items():
-            growth_lists = (rss_after_lists.get(pid, 0) - rss_start.get(pid, 0)) / 1024
-            growth_total = (rss - rss_start.get(pid, 0)) / 1024
-            log(f"  worker {pid}: RSS {rss / 1024:6.1f} MiB, peak {hwm / 1024:6.1f} MiB; growth during lists "
-                f"{growth_lists:+.1f} MiB, whole run {growth_total:+.1f} MiB")
-        log(f"  gunicorn master: RSS {master_mem[0] / 1024:.1f} MiB; loader (this process) peak "
+        log("Memory per gunicorn worker (anon = Python heap; file = SQLite's mmap of the database and libraries)")
+        for pid, mem in worker_mem.items():
+            start = sampler.first[pid]["RssAnon"]
+            log(f"  worker {pid}: anon {start / 1024:6.1f} MiB after login -> {anon_after_lists[pid] / 1024:6.1f} after "
+                f"lists -> {mem['RssAnon'] / 1024:6.1f} at the end, peak {sampler.peak_anon[pid] / 1024:6.1f} MiB; "
+                f"file {mem['RssFile'] / 1024:6.1f} MiB; peak RSS {mem['VmHWM'] / 1024:6.1f} MiB")
+        log(f"  gunicorn master: RSS {master_mem['VmRSS'] / 1024:.1f} MiB; loader (this process) peak "
             f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
         log("=" * 100)
 

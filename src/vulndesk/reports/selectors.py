@@ -120,7 +120,9 @@ def reports_for_queue(
     limit = max(1, min(limit, QUEUE_MAX_PAGE_SIZE))
     reports = _visible(member)
     if filters.state == "open":
-        reports = reports.filter(is_open=True)
+        # `is_open__in=[True]`, not `is_open=True`: Django writes the latter as a bare
+        # `WHERE is_open`, which SQLite cannot match to the (organisation, is_open, …) index.
+        reports = reports.filter(is_open__in=[True])
     elif filters.state != "all":
         reports = reports.filter(state=filters.state)
     if filters.severity:
@@ -142,7 +144,9 @@ def reports_for_queue(
         for token in search_terms(organisation_id=member.organisation_id, query=filters.q):
             text &= Q(search_index__contains=f" {token} ")
         if reference:
-            reports = reports.filter(Q(number=int(reference.group(1))) | (text if text else Q(pk__in=[])))
+            # A reference goes straight to the unique (organisation, number) index; OR-ing it with
+            # the word search would make SQLite scan every report.
+            reports = reports.filter(number=int(reference.group(1)))
         elif text:
             reports = reports.filter(text)
         else:
@@ -151,7 +155,7 @@ def reports_for_queue(
         due, report_id = _cursor_decode(cursor)
         reports = reports.filter(Q(next_due_at__gt=due) | Q(next_due_at=due, id__gt=report_id))
     rows = list(
-        reports.select_related("product__policy", "assignee", "organisation")
+        reports.select_related("product__policy", "assignee", "organisation", "duplicate_of")
         .defer("sealed_contents", "search_index")  # lists show titles only: never fetch the bodies
         .order_by("next_due_at", "id")[: limit + 1]
     )
