@@ -1,6 +1,7 @@
 """Refuse oversized request bodies before Django reads them (ASVS V5.2.1)."""
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import render
 
 
@@ -16,8 +17,6 @@ class RequestSizeLimitMiddleware:
         if length > settings.REQUEST_MAX_BYTES:
             limit_mb = settings.REQUEST_MAX_BYTES // (1024 * 1024)
             if request.path.startswith("/api/"):
-                from django.http import JsonResponse
-
                 return JsonResponse({"error": {"code": "too_large", "message": f"The request is larger than {limit_mb} MB."}},
                                     status=413)
             return render(request, "core/error.html", {"error": {"message": (

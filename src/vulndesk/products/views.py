@@ -29,11 +29,7 @@ def _policy_examples(product):
     calendar = deadlines.holiday_calendar(org.holiday_country, org.holiday_subdivision)
     policy = product.policy
     release = selectors.next_planned_release(product_id=product.pk, after=now.astimezone(zone).date())
-    targets = deadlines.ResolutionTargets(
-        critical_hours=policy.critical_resolution_hours, high_days=policy.high_resolution_days,
-        medium_days=policy.medium_resolution_days, low_in_next_release=policy.low_in_next_release,
-        low_days=policy.low_resolution_days,
-    )
+    targets = deadlines.ResolutionTargets.from_policy(policy)
     examples = [
         ("A report received now is acknowledged by", deadlines.hours_deadline(start=now, hours=policy.acknowledgement_hours)),
         ("and assessed by", deadlines.business_deadline(start=now, business_days=policy.assessment_business_days,

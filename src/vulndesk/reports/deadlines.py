@@ -84,6 +84,17 @@ class ResolutionTargets:
     low_in_next_release: bool = True
     low_days: int = 90
 
+    @classmethod
+    def from_policy(cls, policy) -> "ResolutionTargets":
+        """The targets of a product policy (anything with the Policy field names)."""
+        return cls(
+            critical_hours=policy.critical_resolution_hours,
+            high_days=policy.high_resolution_days,
+            medium_days=policy.medium_resolution_days,
+            low_in_next_release=policy.low_in_next_release,
+            low_days=policy.low_resolution_days,
+        )
+
 
 class ResolutionDue(StrEnum):
     WAITING_FOR_RELEASE = "waiting_for_release"

@@ -77,15 +77,6 @@ def _audit(action: str, report: Report, actor: Membership | None, at: datetime, 
     )
 
 
-def _targets(policy: Policy) -> deadlines.ResolutionTargets:
-    return deadlines.ResolutionTargets(
-        critical_hours=policy.critical_resolution_hours,
-        high_days=policy.high_resolution_days,
-        medium_days=policy.medium_resolution_days,
-        low_in_next_release=policy.low_in_next_release,
-        low_days=policy.low_resolution_days,
-    )
-
 
 def running_clocks(report: Report) -> list[tuple[str, datetime, datetime]]:
     """(clock, start, due) for every SLA clock still running on ``report``."""
@@ -135,16 +126,17 @@ def _resolution_clock_start(report: Report, policy: Policy, start: datetime, *, 
     zone = deadlines.zone(org.time_zone)
     release = next_planned_release(product_id=report.product_id, after=start.astimezone(zone).date())
     release_on = release.planned_on if release else None
+    targets = deadlines.ResolutionTargets.from_policy(policy)
     if severity_changed and report.resolution_started_at:
         due = deadlines.resolution_deadline_after_severity_change(
-            targets=_targets(policy), severity=report.severity, previous_severity=previous_severity,
+            targets=targets, severity=report.severity, previous_severity=previous_severity,
             accepted_at=report.resolution_started_at,
             changed_at=start, zone=zone, next_release_on=release_on,
         )
     else:
         report.resolution_started_at = start
         due = deadlines.resolution_deadline(
-            targets=_targets(policy), severity=report.severity, start=start, zone=zone, next_release_on=release_on,
+            targets=targets, severity=report.severity, start=start, zone=zone, next_release_on=release_on,
         )
     previous = report.resolution_due_at
     if due == deadlines.ResolutionDue.WAITING_FOR_RELEASE:

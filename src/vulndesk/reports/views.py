@@ -96,7 +96,7 @@ def report_detail_view(request, member, number):
 
 def _after_action(request, member, report, message):
     flash.success(request, message)
-    return redirect(reverse("reports:detail", kwargs={"organisation": member.organisation.slug, "number": report.number}))
+    return _after_action_redirect(member, report)
 
 
 def _invalid(request, member, report, form_name, form, error: DomainError | None = None):
