@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up vulndesk on a fresh machine with Python 3.11: installs uv, then the locked
-# dependencies into .venv (uv.lock). With --browser it also installs Debian's Chromium for the
-# browser tests (needs root; Playwright's own browser download is never used).
+# dependencies into .venv (uv.lock) and gnupg (OpenPGP mail). With --browser it also installs
+# Debian's Chromium, dovecot-imapd and Node.js for the tests (needs root; Playwright's own
+# browser download is never used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,16 +19,28 @@ export UV_PYTHON_DOWNLOADS=never
 echo "==> installing locked dependencies into .venv"
 "$PYTHON" -m uv sync --locked --quiet --python "$PYTHON"
 
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+APT_UPDATED=""
+apt_install() {  # apt_install <package>...: Debian packages, one apt-get update per run
+  [ -n "$APT_UPDATED" ] || { $SUDO apt-get update -qq; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+if ! command -v gpg >/dev/null 2>&1; then
+  # OpenPGP for the mail intake (decrypt, verify, encrypt replies): python-gnupg drives gpg.
+  echo "==> installing gnupg for OpenPGP mail"
+  apt_install gnupg
+fi
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/sbin/dovecot ]; then
+  # The IMAP polling tests run against a real dovecot on loopback (started by the tests).
+  echo "==> installing dovecot-imapd for the IMAP tests"
+  apt_install dovecot-imapd
+fi
 if [ "${1:-}" = "--browser" ] && ! command -v npm >/dev/null 2>&1; then
   # The CSAF test runs the BSI validator (npm package) with Node.js.
   echo "==> installing Node.js and npm for the CSAF validator test"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+  apt_install nodejs npm
 fi
 if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   echo "==> installing Debian's chromium for the browser tests"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-liberation >/dev/null
+  apt_install chromium fonts-liberation
 fi
