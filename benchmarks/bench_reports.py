@@ -5,9 +5,12 @@ One command builds its own data in a fresh temporary data directory, serves it w
 exactly as ``vulndesk serve`` does (2 workers x 4 threads, SQLite in WAL mode), logs in as a
 staff member and measures, over loopback only:
 
-* API create throughput: N POSTs to /api/v1/organisations/<org>/reports/ from concurrent
-  keep-alive clients (session cookie + CSRF header), every answer must be 201.
-  Target: >= 600 reports/s.
+* API create throughput, two figures printed apart: single creates (N POSTs to
+  /api/v1/organisations/<org>/reports/) and batch creates (POSTs of 100 reports each to
+  .../reports/batch/), from concurrent keep-alive clients authenticated with an API token per
+  product as CI is (``--auth jwt`` or ``session`` for the others); every answer must be 201.
+  Target: >= 600 reports/s. The server CPU per report is printed too: it is the figure to
+  compare on a shared machine.
 * Latency of the staff triage queue page (/o/<org>/reports/) and of the filtered API list, for
   a set of realistic filters, sequential requests after warm-up, every answer must be 200.
   Target: p95 < 50 ms at 100k reports, < 100 ms at 1M reports.
@@ -20,9 +23,11 @@ not run). Examples::
     .venv/bin/python benchmarks/bench_reports.py --reports 1000000    # the 1M case
     .venv/bin/python benchmarks/bench_reports.py --explain            # + query counts and plans
 
-Bulk rows are written with executemany (secondary indexes dropped during the load and rebuilt
-with the exact SQL of the migrations); the organisation, products, policies, releases and users
-are made through the real services. The create path is measured through the real API.
+Bulk rows (reports, timelines, word-search token rows) are written with executemany (secondary
+indexes dropped during the load and rebuilt with the exact SQL of the migrations); the state
+counters are then recounted by the real service; the organisation, products, policies, releases,
+users and API tokens are made through the real services. The create path is measured through
+the real API.
 """
 
 from __future__ import annotations
@@ -38,8 +43,6 @@ import random
 import re
 import resource
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -51,12 +54,15 @@ from datetime import UTC, date, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+from _server import CLK_TCK, children_of, cpu_seconds, free_port, start_gunicorn, stop_gunicorn
+
 ROOT = Path(__file__).resolve().parent.parent
 ORG_SLUG = "bench"
 ORG_PREFIX = "BENCH"
 STAFF_EMAIL = "bench-owner@bench.example"
 STAFF_PASSWORD = "Correct-Horse-Battery-Staple-9281"
 CREATE_TARGET_PER_S = 600.0
+AUTH_LABELS = {"token": "API token", "jwt": "JWT", "session": "browser session"}
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)  # as vulndesk.reports.models.NO_DEADLINE
 SPAN_DAYS = 3 * 365
 BATCH = 5000
@@ -230,18 +236,6 @@ class MemorySampler(threading.Thread):
         self.join(timeout=2)
 
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """user + system CPU time of a process (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def wait_quiet(max_seconds: float, threshold_cores: float = 0.25) -> float:
     """Wait (at most ``max_seconds``) until other processes use less than ``threshold_cores``;
     returns the last measured foreign load. A shared machine otherwise distorts latencies."""
@@ -292,19 +286,9 @@ class CpuMeter:
         return self.foreign / self.wall if self.wall else 0.0
 
 
-def children_of(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 # --------------------------------------------------------------------------------------------
 # Data build
 # --------------------------------------------------------------------------------------------
-
-SERVER_ENVIRON = dict(os.environ)  # the server gets the caller's environment, not the tweaks below
-
 
 def django_setup(data_dir: Path, keep_rate_limit: bool) -> None:
     os.environ["VULNDESK_DATA_DIR"] = str(data_dir)
@@ -607,10 +591,12 @@ class RowEncoder:
 
 
 def bulk_load(db_path: Path, n: int, fixed: dict, seed: int) -> dict:
-    """Stream ``n`` reports and their timelines into the database in batches."""
+    """Stream ``n`` reports, their timelines and their word-search token rows into the database
+    in batches; then the state counters are recounted by the real service."""
     from django.db import connection
 
-    from vulndesk.reports.models import Report, TimelineEvent
+    from vulndesk.reports.models import Report, ReportSearchToken, TimelineEvent, search_token_values
+    from vulndesk.reports.services import report_state_counts_rebuild
 
     rng = random.Random(seed)
     reports_encoder, events_encoder = RowEncoder(Report), RowEncoder(TimelineEvent)
@@ -621,28 +607,38 @@ def bulk_load(db_path: Path, n: int, fixed: dict, seed: int) -> dict:
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA temp_store=FILE")  # index rebuild sorts spill to disk: the loader's memory stays bounded
-    tables = (Report._meta.db_table, TimelineEvent._meta.db_table)
+    tables = (Report._meta.db_table, TimelineEvent._meta.db_table, ReportSearchToken._meta.db_table)
     indexes = conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL AND tbl_name IN (?, ?)",
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL AND tbl_name IN (?, ?, ?)",
         tables,
     ).fetchall()
+    # The token rows mirror each report's blind index (search_index), as Report.save writes them.
+    tokens_sql = (f'INSERT INTO "{tables[2]}" (organisation_id, token, report_id) VALUES (?, ?, ?)')
+    search_index_at = [f.attname for f in reports_encoder.fields].index("search_index")
+    id_at = [f.attname for f in reports_encoder.fields].index("id")
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
     first_id = (conn.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{tables[0]}"').fetchone()[0]) + 1
     now = datetime.now(UTC)
-    reports, events, n_events, states = [], [], 0, {}
+    reports, events, tokens, n_events, n_tokens, states = [], [], [], 0, 0, {}
     started = time.perf_counter()
 
     def flush():
         conn.execute("BEGIN")
         conn.executemany(reports_encoder.sql, reports)
         conn.executemany(events_encoder.sql, events)
+        conn.executemany(tokens_sql, tokens)
         conn.execute("COMMIT")
         reports.clear()
         events.clear()
+        tokens.clear()
 
     for k, (row, timeline) in enumerate(row_stream(n, fixed, now, rng, first_id), 1):
-        reports.append(reports_encoder.encode(row))
+        encoded = reports_encoder.encode(row)
+        reports.append(encoded)
+        for token in search_token_values(encoded[search_index_at]):
+            tokens.append((fixed["organisation_id"], token, encoded[id_at]))
+        n_tokens += len(search_token_values(encoded[search_index_at]))
         for kind, actor_id, label, at, data, public in timeline:
             events.append(events_encoder.encode({"report_id": row["id"], "kind": kind, "actor_id": actor_id,
                                                  "actor_label": label, "at": at, "data": data, "is_public": public}))
@@ -663,8 +659,10 @@ def bulk_load(db_path: Path, n: int, fixed: dict, seed: int) -> dict:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     connection.close()
-    return {"events": n_events, "states": states, "insert_s": inserted,
-            "index_s": time.perf_counter() - started - inserted}
+    index_s = time.perf_counter() - started - inserted
+    report_state_counts_rebuild()  # the queue header's counters, by the real service
+    connection.close()
+    return {"events": n_events, "tokens": n_tokens, "states": states, "insert_s": inserted, "index_s": index_s}
 
 
 def pick_parameters(db_path: Path, fixed: dict, total: int) -> dict:
@@ -808,57 +806,16 @@ def login(port: int, owner_id: int) -> dict:
     return client.cookies
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(data_dir: Path, port: int, workers: int, threads: int,
-                 keep_rate_limit: bool = False, wsgi: str = "vulndesk.wsgi:application") -> subprocess.Popen:
-    env = dict(SERVER_ENVIRON, VULNDESK_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="vulndesk.settings")
-    if not keep_rate_limit:
-        # One client measures the server's capacity, so the per-account API limit (default
-        # 600/minute) is lifted; the limiter itself still runs (and costs) on every API call.
-        env["RATE_LIMIT_API_PER_MINUTE"] = "1000000000"
-    for name in ("DATABASE_URL", "VULNDESK_ENV", "DEBUG"):
-        env.pop(name, None)
-    logfile = open(data_dir / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", wsgi, "--bind", f"127.0.0.1:{port}",
-         # as core/management/commands/serve.py starts it (no gunicorn access log: the app logs access)
-         "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
-        env=env, stdout=logfile, stderr=subprocess.STDOUT, cwd=data_dir, start_new_session=True,
-    )
-    process.logfile = logfile
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}; see {data_dir / 'gunicorn.log'}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                # Wait until every worker has booted (each imports Django on its own).
-                while len(children_of(process.pid)) < workers and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+                 keep_rate_limit: bool = False, wsgi: str = "vulndesk.wsgi:application"):
+    # One client measures the server's capacity, so the per-account API limit (default
+    # 600/minute) is lifted; the limiter itself still runs on every API call (it then leases
+    # its permits 50 at a time: core/ratelimit.py). The access log stays on, as in production.
+    env = {} if keep_rate_limit else {"RATE_LIMIT_API_PER_MINUTE": "1000000000"}
+    return start_gunicorn(data_dir, port, workers=workers, threads=threads, wsgi=wsgi, env=env)
 
 
-def stop_server(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    process.logfile.close()
+stop_server = stop_gunicorn
 
 
 # --------------------------------------------------------------------------------------------
@@ -894,7 +851,8 @@ def measure_list(port: int, cookies: dict, path: str, n: int, warmup: int, max_s
             "server_cpu_ms": meter.server / len(latencies) * 1000, "foreign_cores": meter.foreign_cores()}
 
 
-def create_payload(rng: random.Random, k: int) -> bytes:
+def create_fields(rng: random.Random, k: int) -> dict:
+    """One scanner-like report: product, title, text, sometimes a CVSS vector and a CWE."""
     vuln = pick(rng, weighted(VULNS))
     payload = {
         "product": rng.choice(PRODUCTS)[0],
@@ -911,38 +869,126 @@ def create_payload(rng: random.Random, k: int) -> bytes:
         payload["cvss_vector"] = rng.choice(CVSS_VECTORS)
     if rng.random() < 0.5:
         payload["cwe_id"] = rng.choice([79, 89, 22, 918])
-    return json.dumps(payload).encode()
+    return payload
 
 
-def measure_creates(port: int, cookies: dict, total: int, clients: int, seed: int, warmup: int,
-                    worker_pids: list[int]) -> dict:
+class Credentials:
+    """How the create clients authenticate: ``token`` (an API token per product, as CI does),
+    ``jwt`` (a Bearer access token of the owner, as a script acting as a person does) or
+    ``session`` (the browser login's cookie and CSRF header)."""
+
+    def __init__(self, kind: str, port: int, cookies: dict, fixed: dict):
+        self.kind, self.cookies = kind, {}
+        base = {"Content-Type": "application/json", "Accept": "application/json"}
+        if kind == "session":
+            self.cookies = cookies
+            self.headers = {slug: base | {"X-CSRFToken": cookies["csrftoken"], "Referer": f"http://127.0.0.1:{port}/"}
+                            for slug, _, _ in PRODUCTS}
+        elif kind == "jwt":
+            access = jwt_access_token(port, fixed["owner_id"])
+            self.headers = {slug: base | {"Authorization": f"Bearer {access}"} for slug, _, _ in PRODUCTS}
+        else:
+            self.headers = {slug: base | {"Authorization": f"Token {raw}"}
+                            for slug, raw in api_tokens(fixed["owner_id"]).items()}
+
+
+def api_tokens(owner_id: int) -> dict[str, str]:
+    """A report:create API token for each product, made by the owner through the real service."""
+    from django.db import connection
+
+    from vulndesk.accounts.api_tokens import api_token_create
+    from vulndesk.accounts.models import User
+    from vulndesk.products.models import Product
+
+    owner = User.objects.get(pk=owner_id)
+    tokens = {}
+    for product in Product.objects.select_related("organisation").filter(organisation__slug=ORG_SLUG):
+        _, raw = api_token_create(organisation=product.organisation, product=product, permission="report:create",
+                                  name="bench", lifetime_days=1, created_by=owner)
+        tokens[product.slug] = raw
+    connection.close()
+    return tokens
+
+
+def jwt_access_token(port: int, owner_id: int) -> str:
+    """Obtain a JWT pair with the password and a fresh one-time code (each code works once)."""
+    from django.db import connection
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user_id=owner_id, confirmed=True).first()
+    connection.close()
+    step = int(time.time() - device.t0) // device.step
+    # The login used the next step's code: wait until a later code falls in the accepted window.
+    while device.last_t is not None and step + device.tolerance <= device.last_t:
+        time.sleep(1.0)
+        step = int(time.time() - device.t0) // device.step
+    ahead = max(0, (device.last_t or -1) + 1 - step)
+    client = Client(port)
+    body = json.dumps({"email": STAFF_EMAIL, "password": STAFF_PASSWORD,
+                       "otp": totp_code(owner_id, steps_ahead=ahead)}).encode()
+    status, _, answer, _ = client.request("POST", "/api/v1/auth/token/", body, {"Content-Type": "application/json"})
+    client.close()
+    if status != 200:
+        raise RuntimeError(f"JWT obtain answered {status}: {answer[:200]!r}")
+    return json.loads(answer)["access"]
+
+
+def single_requests(rng: random.Random, n: int, credentials: Credentials, start: int = 0) -> list[tuple]:
+    """(path, body, headers, reports in it) for ``n`` single creates."""
     path = f"/api/v1/organisations/{ORG_SLUG}/reports/"
-    headers = {"Content-Type": "application/json", "Accept": "application/json",
-               "X-CSRFToken": cookies["csrftoken"], "Referer": f"http://127.0.0.1:{port}/"}
-    rng = random.Random(seed + 1)
-    payloads = [create_payload(rng, k) for k in range(total)]
+    requests = []
+    for k in range(start, start + n):
+        fields = create_fields(rng, k)
+        requests.append((path, json.dumps(fields).encode(), credentials.headers[fields["product"]], 1))
+    return requests
+
+
+def batch_requests(rng: random.Random, n_batches: int, size: int, credentials: Credentials,
+                   start: int = 0) -> list[tuple]:
+    """(path, body, headers, reports in it) for ``n_batches`` batches of ``size`` reports of one product each."""
+    path = f"/api/v1/organisations/{ORG_SLUG}/reports/batch/"
+    requests = []
+    for b in range(n_batches):
+        product = pick(rng, weighted([(slug, w) for slug, _, w in PRODUCTS]))
+        items = []
+        for k in range(size):
+            fields = create_fields(rng, start + b * size + k)
+            del fields["product"]
+            items.append(fields)
+        body = json.dumps({"product": product, "reports": items}).encode()
+        requests.append((path, body, credentials.headers[product], size))
+    return requests
+
+
+def measure_creates(port: int, credentials: Credentials, requests: list[tuple], clients: int,
+                    warmup: list[tuple], worker_pids: list[int]) -> dict:
+    """Send ``requests`` from ``clients`` keep-alive clients; every answer must be 201."""
     lock = threading.Lock()
     next_index = [0]
     latencies: list[float] = []
     bad: list[tuple[int, bytes]] = []
     errors: list[str] = []
+    created = [0]
     barrier = threading.Barrier(clients + 1)
 
     def worker():
-        client = Client(port, cookies)
-        mine, my_bad = [], []
+        client = Client(port, credentials.cookies)
+        mine, my_bad, my_reports = [], [], 0
         barrier.wait()
         try:
             while True:
                 with lock:
                     index = next_index[0]
                     next_index[0] += 1
-                if index >= total:
+                if index >= len(requests):
                     break
-                status, _, body, elapsed = client.request("POST", path, payloads[index], headers)
+                path, body, headers, n_reports = requests[index]
+                status, _, answer, elapsed = client.request("POST", path, body, headers)
                 mine.append(elapsed)
                 if status != 201:
-                    my_bad.append((status, body[:300]))
+                    my_bad.append((status, answer[:300]))
+                else:
+                    my_reports += n_reports
         except Exception as error:  # noqa: BLE001 - reported, not hidden
             errors.append(repr(error))
         finally:
@@ -950,11 +996,12 @@ def measure_creates(port: int, cookies: dict, total: int, clients: int, seed: in
             with lock:
                 latencies.extend(mine)
                 bad.extend(my_bad)
+                created[0] += my_reports
 
     if warmup:
-        warm = [Client(port, cookies) for _ in range(clients)]
-        for k in range(warmup):
-            warm[k % clients].request("POST", path, create_payload(random.Random(k), -k), headers)
+        warm = [Client(port, credentials.cookies) for _ in range(clients)]
+        for k, (path, body, headers, _) in enumerate(warmup):
+            warm[k % clients].request("POST", path, body, headers)
         for client in warm:
             client.close()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
@@ -964,12 +1011,14 @@ def measure_creates(port: int, cookies: dict, total: int, clients: int, seed: in
         barrier.wait()
         started = time.perf_counter()
         for thread in threads:
-            thread.join(timeout=600)
+            thread.join(timeout=900)
         wall = time.perf_counter() - started
     ok = len(latencies) - len(bad)
-    return {"n": len(latencies), "ok": ok, "wall": wall, "rate": ok / wall if wall else 0.0,
-            "server_cpu_ms": meter.server / max(1, len(latencies)) * 1000,
-            "client_cpu_ms": meter.me / max(1, len(latencies)) * 1000,
+    reports = max(1, created[0])
+    return {"n": len(latencies), "ok": ok, "reports": created[0], "wall": wall,
+            "rate": created[0] / wall if wall else 0.0, "requests_rate": ok / wall if wall else 0.0,
+            "server_cpu_ms": meter.server / reports * 1000, "client_cpu_ms": meter.me / reports * 1000,
+            "server_cpu_ms_per_request": meter.server / max(1, len(latencies)) * 1000,
             "server_cores": meter.server / meter.wall, "foreign_cores": meter.foreign_cores(),
             "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
             "bad": bad, "errors": errors}
@@ -1098,6 +1147,13 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-rate-limit", action="store_true",
                         help="keep vulndesk's default API rate limit (600/min per account) instead of lifting it")
     parser.add_argument("--create-warmup", type=int, default=100, help="untimed creates before the create run")
+    parser.add_argument("--auth", choices=sorted(AUTH_LABELS), default="token",
+                        help="how the create clients authenticate: an API token per product (CI), a JWT of the owner "
+                             "(a script acting as a person) or the browser session (cookie + CSRF header); the list "
+                             "scenarios always use the browser session")
+    parser.add_argument("--batches", type=int, default=30, help="batch creates to send (POST .../reports/batch/)")
+    parser.add_argument("--batch-size", type=int, default=100, help="reports per batch (the API takes 1 to 100)")
+    parser.add_argument("--skip-batch", action="store_true", help="skip the batch create measurement")
     parser.add_argument("--analyze", action="store_true",
                         help="run ANALYZE after the build (vulndesk itself does not; shows the planner effect)")
     parser.add_argument("--explain", action="store_true",
@@ -1146,7 +1202,7 @@ def main(argv=None) -> int:
         figures["loader_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         params = pick_parameters(db_path, fixed, args.reports)
         log(f"  built in {build['total_s']:.1f} s (rows {build['insert_s']:.1f} s, indexes {build['index_s']:.1f} s), "
-            f"db {build['db_mb']:.0f} MiB, {build['events']:,} timeline events, "
+            f"db {build['db_mb']:.0f} MiB, {build['events']:,} timeline events, {build.get('tokens', 0):,} search tokens, "
             f"{params['counts']['open']:,} open ({params['counts']['overdue_open']:,} overdue); "
             f"loader peak RSS {figures['loader_maxrss_mb']:.0f} MiB")
         log(f"  states: {', '.join(f'{k} {v:,}' for k, v in sorted(build['states'].items(), key=lambda kv: -kv[1]))}")
@@ -1180,12 +1236,31 @@ def main(argv=None) -> int:
                         f"  other load {result['foreign_cores']:.2f} cores")
         anon_after_lists = {pid: memory_of(pid)["RssAnon"] for pid in workers}
 
-        create = None
+        creates = []  # (label, figures)
+        if not (args.skip_creates and args.skip_batch):
+            credentials = Credentials(args.auth, port, cookies, fixed)
+            rng = random.Random(args.seed + 1)
+            warmup = single_requests(random.Random(args.seed + 2), args.create_warmup, credentials, start=10**6)
         if not args.skip_creates:
             if args.wait_quiet:
                 wait_quiet(args.wait_quiet)
-            log(f"  measuring {args.creates:,} API creates from {args.clients} concurrent clients")
-            create = measure_creates(port, cookies, args.creates, args.clients, args.seed, args.create_warmup, workers)
+            log(f"  measuring {args.creates:,} single API creates from {args.clients} concurrent clients "
+                f"(auth: {AUTH_LABELS[args.auth]})")
+            measured = measure_creates(port, credentials, single_requests(rng, args.creates, credentials),
+                                       args.clients, warmup, workers)
+            creates.append(("single", f"API create, single (POST .../reports/, auth: {AUTH_LABELS[args.auth]})",
+                            measured))
+        if not args.skip_batch:
+            if args.wait_quiet:
+                wait_quiet(args.wait_quiet)
+            log(f"  measuring {args.batches:,} batch creates of {args.batch_size} reports from {args.clients} "
+                f"concurrent clients (auth: {AUTH_LABELS[args.auth]})")
+            batch_warmup = batch_requests(random.Random(args.seed + 3), 4, args.batch_size, credentials, start=2 * 10**6)
+            measured = measure_creates(port, credentials,
+                                       batch_requests(rng, args.batches, args.batch_size, credentials, start=10**5),
+                                       args.clients, batch_warmup, workers)
+            creates.append(("batch", f"API create, batch of {args.batch_size} (POST .../reports/batch/, auth: "
+                                     f"{AUTH_LABELS[args.auth]})", measured))
         sampler.stop()
         worker_mem = {pid: memory_of(pid) for pid in workers}
         master_mem = memory_of(server.pid)
@@ -1201,16 +1276,20 @@ def main(argv=None) -> int:
         log("=" * 100)
         log(f"Data build: {build['total_s']:.1f} s  (rows {build['insert_s']:.1f} s + indexes {build['index_s']:.1f} s), "
             f"{build['db_mb']:.0f} MiB, loader peak RSS {figures['loader_maxrss_mb']:.0f} MiB")
-        if create:
+        for kind, label, create in creates:
             verdict = "MET" if create["rate"] >= CREATE_TARGET_PER_S and not create["bad"] else "MISSED"
+            unit = "create" if kind == "single" else "report"
             log("")
-            log(f"API create  {create['ok']:,}/{create['n']:,} answered 201 in {create['wall']:.2f} s "
-                f"from {args.clients} clients")
-            log(f"  throughput {create['rate']:8.1f} reports/s   target >= {CREATE_TARGET_PER_S:.0f}/s   {verdict}")
+            log(f"{label}")
+            log(f"  answers    {create['ok']:,}/{create['n']:,} requests answered 201 ({create['reports']:,} reports) "
+                f"in {create['wall']:.2f} s from {args.clients} clients")
+            log(f"  throughput {create['rate']:8.1f} reports/s"
+                + (f" ({create['requests_rate']:.1f} batches/s)" if kind == "batch" else "")
+                + f"   target >= {CREATE_TARGET_PER_S:.0f} reports/s   {verdict}")
             log(f"  latency    p50 {create['p50'] * 1000:.1f} ms  p95 {create['p95'] * 1000:.1f} ms  "
-                f"p99 {create['p99'] * 1000:.1f} ms")
-            log(f"  CPU        server {create['server_cpu_ms']:.1f} ms/create ({create['server_cores']:.2f} cores busy), "
-                f"client {create['client_cpu_ms']:.1f} ms/create, other processes {create['foreign_cores']:.2f} cores")
+                f"p99 {create['p99'] * 1000:.1f} ms per request")
+            log(f"  CPU        server {create['server_cpu_ms']:.2f} ms/{unit} ({create['server_cores']:.2f} cores busy), "
+                f"client {create['client_cpu_ms']:.2f} ms/{unit}, other processes {create['foreign_cores']:.2f} cores")
             for status, body in create["bad"][:3]:
                 log(f"  non-201: {status} {body!r}")
             for error in create["errors"][:3]:

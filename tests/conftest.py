@@ -146,5 +146,16 @@ def _fresh_key_caches():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limit_leases():
+    """API rate-limit permits are leased per process (core/ratelimit.py); the counters they were
+    taken from roll back with each test, so each test starts with none."""
+    from vulndesk.core.ratelimit import rate_limit_leases_forget
+
+    rate_limit_leases_forget()
+    yield
+    rate_limit_leases_forget()
+
+
+@pytest.fixture(autouse=True)
 def _attachment_root(settings, tmp_path):
     settings.ATTACHMENT_ROOT = tmp_path / "attachments"

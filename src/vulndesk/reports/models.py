@@ -129,7 +129,20 @@ class Report(SealedModel):
 
     def after_sealing(self, columns: set[str]) -> None:
         if "sealed_title" in columns:
+            before = self.search_index
             self.search_index = search_tokens(organisation_id=self.organisation_id, text=self.title)
+            if self.search_index != before and "_search_index_saved" not in self.__dict__:
+                # The token rows mirror the index as it was last written (see save()).
+                self.__dict__["_search_index_saved"] = before if self.pk is not None else ""
+
+    def save(self, *args, **kwargs):
+        # Storage encoding, like the sealing it extends: the word-search token rows are a
+        # derived index of ``search_index`` and change with it, whoever saves (services, key
+        # rotation's re-seal). No business rule here.
+        super().save(*args, **kwargs)
+        saved = self.__dict__.pop("_search_index_saved", None)
+        if saved is not None and saved != self.search_index:
+            ReportSearchToken.replace(report=self, before=saved)
 
     @property
     def reference(self) -> str:
@@ -150,6 +163,63 @@ class Report(SealedModel):
     @property
     def cvss_vector(self) -> str:
         return self.cvss4_vector or self.cvss3_vector
+
+
+def search_token_values(search_index: str) -> list[int]:
+    """The blind-index tokens of ``search_index`` (16 hex digits each) as signed 64-bit integers:
+    half the index size of the text, and an integer comparison."""
+    return [int.from_bytes(bytes.fromhex(token), "big", signed=True) for token in search_index.split()]
+
+
+class ReportSearchToken(models.Model):
+    """One word of one report's title as its blind-index token (a keyed hash of the word, never
+    the word): word search reads the reports of (organisation, token) from the unique index
+    instead of scanning every report's ``search_index`` text. Rows mirror ``search_index``;
+    ``Report.save`` keeps them in step and ``reports_search_reindex`` rebuilds them."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+", db_index=False)
+    token = models.BigIntegerField()
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="search_tokens")
+
+    class Meta:
+        constraints = [
+            # Leading with the organisation keeps every search inside one tenant; it is also the
+            # covering index of the search (organisation, token) -> report ids.
+            models.UniqueConstraint(fields=["organisation", "token", "report"], name="report_search_token_unique"),
+        ]
+
+    @classmethod
+    def rows_for(cls, report: Report) -> list["ReportSearchToken"]:
+        return [cls(organisation_id=report.organisation_id, token=token, report_id=report.pk)
+                for token in search_token_values(report.search_index)]
+
+    @classmethod
+    def replace(cls, *, report: Report, before: str) -> None:
+        """Move the rows of ``report`` from the tokens of ``before`` to those of its index now."""
+        old, new = set(search_token_values(before)), set(search_token_values(report.search_index))
+        if old - new:
+            cls.objects.filter(organisation_id=report.organisation_id, token__in=old - new, report_id=report.pk).delete()
+        if new - old:
+            cls.objects.bulk_create(
+                [cls(organisation_id=report.organisation_id, token=token, report_id=report.pk) for token in new - old],
+                ignore_conflicts=True,  # a row left by an interrupted rebuild is already right
+            )
+
+
+class ReportStateCount(models.Model):
+    """How many reports of one product are in one state: the queue header's counts, kept
+    exact by every service that creates a report or changes its state (in the same
+    transaction), so the header never counts a million rows. ``reports_recount`` rebuilds."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+", db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=16, choices=ReportState.choices)
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "product", "state"], name="report_state_count_unique"),
+        ]
 
 
 class EventKind(models.TextChoices):

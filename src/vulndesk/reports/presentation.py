@@ -68,8 +68,9 @@ def _relative(clock: str, due: datetime, now: datetime, report: Report) -> str:
     return f"due in {duration_words(due - now)}"
 
 
-def clock_views(report: Report, now: datetime) -> list[ClockView]:
-    """Every clock the report has had, running or done, in lifecycle order."""
+def clock_views(report: Report, now: datetime, *, running_only: bool = False) -> list[ClockView]:
+    """Every clock the report has had, running or done, in lifecycle order (``running_only``:
+    the running ones alone, without formatting the others: the queue shows 50 rows a page)."""
     policy_fraction = report.product.policy.reminder_fraction_percent
     zone_name = report.organisation.time_zone
     rows = [
@@ -85,6 +86,8 @@ def clock_views(report: Report, now: datetime) -> list[ClockView]:
     for clock, start, due, done in rows:
         if closed and done is None:
             continue  # a closed report's unfinished clocks stopped; they are not "missed" forever
+        if running_only and done is not None:
+            continue
         status = deadlines.clock_status(start=start, due=due, done_at=done, now=now, fraction_percent=policy_fraction)
         if done is not None:
             done_words = format_local(done, zone_name)
@@ -99,5 +102,5 @@ def clock_views(report: Report, now: datetime) -> list[ClockView]:
 
 
 def next_clock(report: Report, now: datetime) -> ClockView | None:
-    running = [view for view in clock_views(report, now) if view.is_running]
+    running = clock_views(report, now, running_only=True)
     return min(running, key=lambda view: view.due_at, default=None)

@@ -11,12 +11,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F
 from django.dispatch import Signal
 
 from vulndesk.accounts.models import User
-from vulndesk.audit.services import audit_record
+from vulndesk.audit.services import AuditRecord, audit_record, audit_record_many
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError, NotAllowed, NotFound
 from vulndesk.organisations.models import READ_ROLES, TRIAGE_ROLES, Membership, Organisation
@@ -28,10 +28,13 @@ from vulndesk.reports.models import (
     EventKind,
     Message,
     Report,
+    ReportSearchToken,
+    ReportStateCount,
     SlaClock,
     SlaNotice,
     Source,
     TimelineEvent,
+    search_token_values,
 )
 from vulndesk.reports.severity import Severity, cvss_score
 from vulndesk.reports.states import CLOSED_STATES, TRIAGE_VERDICTS, ReportState, transition_check
@@ -174,7 +177,24 @@ class ReportCreated:
     tracking_token: str  # shown once to the reporter; only its hash is stored
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class ReportSubmission:
+    """What a reporter or a scanner files: the fields of one report (a batch holds many)."""
+
+    title: str
+    description: str
+    affected_versions: str = ""
+    steps_to_reproduce: str = ""
+    impact: str = ""
+    suggested_fix: str = ""
+    reporter_name: str = ""
+    reporter_email: str = ""
+    reporter_handle: str = ""
+    source: str = Source.WEB
+    cvss_vector: str = ""
+    cwe_id: int | None = None
+
+
 def report_create(
     *,
     product: Product,
@@ -198,51 +218,235 @@ def report_create(
     ``acknowledge`` records the acknowledgement at once: the web form and the API answer the
     reporter on the spot, so the 48-hour promise is met by the reply itself.
     """
+    submission = ReportSubmission(
+        title=title, description=description, affected_versions=affected_versions,
+        steps_to_reproduce=steps_to_reproduce, impact=impact, suggested_fix=suggested_fix,
+        reporter_name=reporter_name, reporter_email=reporter_email, reporter_handle=reporter_handle,
+        source=source, cvss_vector=cvss_vector, cwe_id=cwe_id,
+    )
+    return reports_create(product=product, submissions=[submission], actor=actor, acknowledge=acknowledge)[0]
+
+
+class BatchInvalid(DomainError):
+    """Some reports of a batch broke a rule; ``errors`` maps each one's index to its error.
+    Nothing of the batch was written."""
+
+    code = "invalid_batch"
+
+    def __init__(self, errors: dict[int, DomainError]):
+        super().__init__(f"{len(errors)} of the reports cannot be filed; nothing was filed.", field="reports")
+        self.errors = errors
+
+
+def reports_create(
+    *, product: Product, submissions: list[ReportSubmission], actor: Membership | None = None, acknowledge: bool = True,
+) -> list[ReportCreated]:
+    """File several reports of one product at once, all or none (the batch API, and
+    ``report_create`` with one). Each report gets what a single one gets: its number, its SLA
+    deadlines, its timeline, its hash-chained audit entry, its tracking token.
+
+    Everything that only reads (rules, deadlines, CVSS, version support) happens before the
+    write transaction, so SQLite's write lock is held for the writes alone: the number range
+    (one UPDATE … RETURNING), then one multi-row INSERT each for the reports, their timeline,
+    search tokens and audit entries (split only at the database's parameter limit), one UPDATE
+    per state counter and two statements for the audit chain head.
+    """
     _check_actor(actor, product.organisation_id, roles=TRIAGE_ROLES | {"ci_uploader"})
     if not product.accepts_reports:
         raise DomainError("This product does not accept reports.", field="product")
-    if not title.strip():
-        raise DomainError("A report needs a title.", field="title")
-    if not description.strip():
-        raise DomainError("A report needs a description.", field="description")
     now = clock.now()
+    organisation = product.organisation
     policy = product.policy
-    Organisation.objects.filter(pk=product.organisation_id).update(last_report_number=F("last_report_number") + 1)
-    organisation = Organisation.objects.get(pk=product.organisation_id)
-    product.organisation = organisation
-    zone = deadlines.zone(organisation.time_zone)
-    calendar = deadlines.holiday_calendar(organisation.holiday_country, organisation.holiday_subdivision)
+    context = _CreateContext(product=product, policy=policy, now=now, acknowledge=acknowledge,
+                             zone=deadlines.zone(organisation.time_zone),
+                             calendar=deadlines.holiday_calendar(organisation.holiday_country,
+                                                                 organisation.holiday_subdivision))
+    prepared, errors = [], {}
+    for index, submission in enumerate(submissions):
+        try:
+            prepared.append(_report_prepare(submission, context))
+        except DomainError as error:
+            errors[index] = error
+    if errors:
+        if len(submissions) == 1:
+            raise errors[0]
+        raise BatchInvalid(errors)
+    if not prepared:
+        return []
+    with transaction.atomic():
+        return _reports_write(prepared, context, actor)
+
+
+@dataclass
+class _CreateContext:
+    product: Product
+    policy: Policy
+    now: datetime
+    acknowledge: bool
+    zone: object
+    calendar: object
+    supported_versions: list | None = None
+
+    def version_rows(self) -> list:
+        if self.supported_versions is None:  # read once per batch, only when a version was given
+            self.supported_versions = list(self.product.supported_versions.all())
+        return self.supported_versions
+
+
+def _report_prepare(submission: ReportSubmission, context: _CreateContext) -> tuple[Report, str, ReportSubmission]:
+    """An unsaved report with its clocks and derived columns; raises DomainError. No writes."""
+    if not submission.title.strip():
+        raise DomainError("A report needs a title.", field="title")
+    if not submission.description.strip():
+        raise DomainError("A report needs a description.", field="description")
+    now, product = context.now, context.product
     token = tracking_token_new()
     report = Report(
-        organisation=organisation, product=product, number=organisation.last_report_number,
-        title=title.strip(), description=description, affected_versions=affected_versions.strip(),
-        steps_to_reproduce=steps_to_reproduce, impact=impact, suggested_fix=suggested_fix,
-        reporter_name=reporter_name.strip(), reporter_email=reporter_email.strip(),
-        reporter_handle=reporter_handle.strip(), source=source, tracking_token_hash=tracking_token_hash(token),
-        received_at=now,
-        acknowledgement_due_at=deadlines.hours_deadline(start=now, hours=policy.acknowledgement_hours),
+        organisation=product.organisation, product=product,
+        title=submission.title.strip(), description=submission.description,
+        affected_versions=submission.affected_versions.strip(),
+        steps_to_reproduce=submission.steps_to_reproduce, impact=submission.impact,
+        suggested_fix=submission.suggested_fix, reporter_name=submission.reporter_name.strip(),
+        reporter_email=submission.reporter_email.strip(), reporter_handle=submission.reporter_handle.strip(),
+        source=submission.source, tracking_token_hash=tracking_token_hash(token), received_at=now,
+        acknowledgement_due_at=deadlines.hours_deadline(start=now, hours=context.policy.acknowledgement_hours),
         assessment_due_at=deadlines.business_deadline(
-            start=now, business_days=policy.assessment_business_days, zone=zone, calendar=calendar
+            start=now, business_days=context.policy.assessment_business_days, zone=context.zone,
+            calendar=context.calendar,
         ),
-        created_at=now, updated_at=now, cwe_id=cwe_id,
+        created_at=now, updated_at=now, cwe_id=submission.cwe_id,
     )
-    if affected_versions.strip():
-        support = version_support(rows=list(product.supported_versions.all()), version=affected_versions)
+    if report.affected_versions:
+        support = version_support(rows=context.version_rows(), version=report.affected_versions)
         report.is_unsupported_version = support is False
-    if cvss_vector:
-        _apply_cvss(report, cvss_vector)
-    if acknowledge:
+    if submission.cvss_vector:
+        _apply_cvss(report, submission.cvss_vector)
+    if context.acknowledge:
         report.state, report.acknowledged_at = ReportState.ACKNOWLEDGED, now
-    _refresh_derived(report, policy, now)
-    report.save(force_insert=True)
+    _refresh_derived(report, context.policy, now)
+    return report, token, submission
+
+
+def _report_numbers_take(organisation: Organisation, count: int) -> int:
+    """Reserve ``count`` consecutive report numbers of the organisation; returns the last.
+
+    One statement where the database has UPDATE … RETURNING (SQLite >= 3.35, PostgreSQL): the
+    update locks the row, so concurrent creates get distinct ranges, and no second read is
+    needed. Table and column names come from the model; the values are bound parameters."""
+    if connection.vendor in {"sqlite", "postgresql"}:
+        quote = connection.ops.quote_name
+        table, column = quote(Organisation._meta.db_table), quote("last_report_number")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {column} = {column} + %s WHERE {quote('id')} = %s RETURNING {column}",  # noqa: S608
+                [count, organisation.pk],
+            )
+            last = cursor.fetchone()[0]
+    else:
+        Organisation.objects.filter(pk=organisation.pk).update(last_report_number=F("last_report_number") + count)
+        last = Organisation.objects.filter(pk=organisation.pk).values_list("last_report_number", flat=True).get()
+    organisation.last_report_number = last
+    return last
+
+
+def _reports_write(prepared: list, context: _CreateContext, actor: Membership | None) -> list[ReportCreated]:
+    now, product = context.now, context.product
+    organisation = product.organisation
+    last = _report_numbers_take(organisation, len(prepared))
+    reports = []
+    for offset, (report, _, _) in enumerate(prepared):
+        report.number = last - len(prepared) + 1 + offset
+        report.seal_pending()  # the envelopes are bound to the number (sealing_aad)
+        report.__dict__.pop("_search_index_saved", None)  # the token rows are written below
+        reports.append(report)
+    Report.objects.bulk_create(reports)
+    events, tokens = [], []
     reporter_label = "reporter" if actor is None else _actor_label(actor)
-    events = [_event(report, EventKind.RECEIVED, actor, now, label=reporter_label, public=True, source=source)]
-    if acknowledge:
-        events.append(_event(report, EventKind.STATE_CHANGED, None, now, public=True,
-                             **{"from": ReportState.NEW, "to": ReportState.ACKNOWLEDGED}))
+    for report, _, submission in prepared:
+        events.append(_event(report, EventKind.RECEIVED, actor, now, label=reporter_label, public=True,
+                             source=submission.source))
+        if context.acknowledge:
+            events.append(_event(report, EventKind.STATE_CHANGED, None, now, public=True,
+                                 **{"from": ReportState.NEW, "to": ReportState.ACKNOWLEDGED}))
+        tokens += ReportSearchToken.rows_for(report)
     TimelineEvent.objects.bulk_create(events)
-    _audit("report.create", report, actor, now, source=source, product=product.pk)
-    return ReportCreated(report=report, tracking_token=token)
+    ReportSearchToken.objects.bulk_create(tokens)
+    _state_counts_add(organisation_id=organisation.pk, product_id=product.pk,
+                      changes=[(report.state, +1) for report in reports])
+    audit_record_many([
+        AuditRecord(action="report.create", organisation_id=report.organisation_id,
+                    actor_id=actor.user_id if actor else None, actor_label=_actor_label(actor),
+                    target_type="report", target_id=report.pk, at=now,
+                    data={"source": submission.source, "product": product.pk})
+        for report, _, submission in prepared
+    ])
+    return [ReportCreated(report=report, tracking_token=token) for report, token, _ in prepared]
+
+
+# --- state counts -------------------------------------------------------------------------
+
+def _state_counts_add(*, organisation_id: int, product_id: int, changes: list[tuple[str, int]]) -> None:
+    """Apply ``(state, +1 or -1)`` changes to the counters, in the caller's transaction."""
+    totals: dict[str, int] = {}
+    for state, delta in changes:
+        totals[str(state)] = totals.get(str(state), 0) + delta
+    for state, delta in totals.items():
+        if not delta:
+            continue
+        counters = ReportStateCount.objects.filter(organisation_id=organisation_id, product_id=product_id, state=state)
+        if counters.update(count=F("count") + delta):
+            continue
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent first insert (PostgreSQL) is retried
+                ReportStateCount.objects.create(organisation_id=organisation_id, product_id=product_id, state=state,
+                                                count=delta)
+        except IntegrityError:
+            counters.update(count=F("count") + delta)
+
+
+@transaction.atomic
+def report_state_counts_rebuild(*, organisation_id: int | None = None) -> int:
+    """Recount every (organisation, product, state) from the reports (after a bulk import, or
+    to check the counters). Returns the number of counter rows written."""
+    reports = Report.objects.all()
+    counters = ReportStateCount.objects.all()
+    if organisation_id is not None:
+        reports, counters = reports.filter(organisation_id=organisation_id), counters.filter(
+            organisation_id=organisation_id)
+    counters.delete()
+    rows = [
+        ReportStateCount(organisation_id=row["organisation_id"], product_id=row["product_id"], state=row["state"],
+                         count=row["n"])
+        for row in reports.values("organisation_id", "product_id", "state").annotate(n=Count("id")).order_by()
+    ]
+    ReportStateCount.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def report_search_tokens_rebuild(*, organisation_id: int | None = None, batch_size: int = 2000,
+                                 progress=None) -> int:
+    """Rewrite the word-search token rows from each report's blind index (``search_index``),
+    in batches of reports, each in its own transaction. No report text is decrypted: the
+    index already holds the keyed hashes. Returns the number of token rows written."""
+    reports = Report.objects.all()
+    if organisation_id is not None:
+        reports = reports.filter(organisation_id=organisation_id)
+    written, last_id = 0, 0
+    while True:
+        batch = list(reports.filter(id__gt=last_id).order_by("id")
+                     .values_list("id", "organisation_id", "search_index")[:batch_size])
+        if not batch:
+            return written
+        with transaction.atomic():
+            ids = [row[0] for row in batch]
+            ReportSearchToken.objects.filter(report_id__in=ids).delete()
+            rows = [ReportSearchToken(organisation_id=organisation, token=token, report_id=report_id)
+                    for report_id, organisation, index in batch for token in search_token_values(index)]
+            ReportSearchToken.objects.bulk_create(rows, batch_size=500)
+        written += len(rows)
+        last_id = batch[-1][0]
+        if progress:
+            progress(last_id, written)
 
 
 # --- severity -----------------------------------------------------------------------------
@@ -368,6 +572,8 @@ def report_transition(
         report.disclosed_at = now
     report.state = to
     _save(report, policy, now, deadline_moved=_deadline_moved(events))
+    _state_counts_add(organisation_id=report.organisation_id, product_id=report.product_id,
+                      changes=[(previous_state, -1), (to, +1)])
     data = {"from": previous_state, "to": to}
     if reason:
         data["reason"] = reason[:500]

@@ -5,6 +5,7 @@ Pure; raises ``InvalidVector`` with a message a person can act on.
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from cvss import CVSS3, CVSS4, CVSSError
 from django.db import models
@@ -48,6 +49,7 @@ def severity_for_score(score: Decimal) -> Severity:
     return Severity.NONE
 
 
+@lru_cache(maxsize=4096)  # pure; scanners send the same few vectors again and again
 def cvss_score(vector: str) -> CvssScore:
     vector = (vector or "").strip()
     if not vector:

@@ -4,6 +4,7 @@ from vulndesk.reports.api import views
 
 urlpatterns = [
     path("", views.ReportListCreateApi.as_view(), name="api_reports"),
+    path("batch/", views.ReportBatchCreateApi.as_view(), name="api_reports_batch"),
     path("<int:number>/", views.ReportDetailApi.as_view(), name="api_report"),
     path("<int:number>/transition/", views.ReportTransitionApi.as_view(), name="api_report_transition"),
     path("<int:number>/severity/", views.ReportSeverityApi.as_view(), name="api_report_severity"),

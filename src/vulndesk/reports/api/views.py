@@ -7,6 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,7 +22,6 @@ from vulndesk.organisations.access import (
 )
 from vulndesk.organisations.models import READ_ROLES, SUBMIT_ROLES, TRIAGE_ROLES, Membership
 from vulndesk.organisations.selectors import members_of_organisation
-from vulndesk.products.selectors import product_for_member
 from vulndesk.reports import selectors, services
 from vulndesk.reports.api import serializers as s
 
@@ -46,7 +46,7 @@ def _detail(report, member: Membership, *, tracking_token: str | None = None,
         # ASVS V8.2.3: who reported is for the coordinators (triage roles), not every reader.
         out.update(reporter_name="", reporter_email="", reporter_handle="")
     if tracking_token:
-        out["tracking_url"] = settings.SITE_URL + reverse("intake:tracking", kwargs={"token": tracking_token})
+        out["tracking_url"] = _tracking_url(tracking_token)
     return Response(out, status=code)
 
 
@@ -117,9 +117,78 @@ class ReportListCreateApi(APIView):
     def post(self, request, organisation):
         member = _member(request, organisation, SUBMIT_ROLES)
         data = _valid(s.ReportCreateInput, request)
-        product = product_for_member(member=member, product_slug=data.pop("product"))
+        product = selectors.product_for_submission(member=member, product_slug=data.pop("product"))
         created = services.report_create(product=product, actor=member, **data)
         return _detail(created.report, member, tracking_token=created.tracking_token, code=status.HTTP_201_CREATED)
+
+
+TOO_LARGE = {413: OpenApiResponse(_DOMAIN_ERROR, "The request body is larger than a batch may be.")}
+_MESSAGES = {"type": "array", "items": {"type": "string"}}
+# A batch's field errors: the product's, and the refused reports' by position ("3": {"title":
+# [...]}; reports that were fine are left out), or one list of messages for the whole list
+# ("non_field_errors": not a list, empty, too long). DRF's dictionary format for list errors.
+_BATCH_FIELD_ERRORS = {
+    "type": "object", "additionalProperties": _MESSAGES,
+    "properties": {"reports": {"type": "object", "additionalProperties": {"oneOf": [
+        _MESSAGES, {"type": "object", "additionalProperties": _MESSAGES}]}}},
+}
+BATCH_ERRORS = ERRORS | {400: OpenApiResponse(
+    {"oneOf": [_DOMAIN_ERROR, _BATCH_FIELD_ERRORS, _DETAIL]},
+    "Invalid input: nothing was filed. Field errors list each refused report by its position.")}
+BATCH_MAX_BYTES = 8 * 1024 * 1024  # 100 typical scanner findings are well under 1 MB
+
+
+class BatchTooLarge(DomainError):
+    status_code = 413
+    code = "too_large"
+
+
+def _tracking_url(token: str) -> str:
+    return settings.SITE_URL + reverse("intake:tracking", kwargs={"token": token})
+
+
+class ReportBatchCreateApi(APIView):
+    """Many reports of one product in one request (scanners, imports): all or none."""
+
+    @extend_schema(
+        parameters=[ORGANISATION], request=s.ReportBatchInput,
+        responses={201: s.ReportBatchOutput, **BATCH_ERRORS, **TOO_LARGE}, operation_id="reports_batch_create",
+        description=(
+            f"File 1 to {s.BATCH_MAX_REPORTS} reports of one product in one transaction. Each report is checked on "
+            "its own and gets what a single create gives it (number, SLA deadlines, acknowledgement, timeline, "
+            "audit entry, tracking link). If any report is refused, none is filed and the 400 answer lists the "
+            "refused reports by position: `{\"reports\": {\"3\": {\"title\": [\"…\"]}}}`."
+        ),
+    )
+    def post(self, request, organisation):
+        member = _member(request, organisation, SUBMIT_ROLES)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > BATCH_MAX_BYTES:  # refused before the body is read or parsed
+            raise BatchTooLarge(f"A batch is at most {BATCH_MAX_BYTES // (1024 * 1024)} MB; send fewer reports per "
+                                "request.", field="reports")
+        data = _valid(s.ReportBatchInput, request)
+        product = selectors.product_for_submission(member=member, product_slug=data["product"])
+        try:
+            created = services.reports_create(
+                product=product, actor=member,
+                submissions=[services.ReportSubmission(**item) for item in data["reports"]],
+            )
+        except services.BatchInvalid as invalid:
+            # The same shape as the input checks' errors: refused reports by position.
+            raise ValidationError({"reports": {
+                str(index): {error.field or "non_field_errors": [error.message]}
+                for index, error in invalid.errors.items()
+            }}) from None
+        results = [
+            {"reference": c.report.reference, "number": c.report.number, "state": c.report.state,
+             "severity": c.report.severity, "received_at": c.report.received_at,
+             "next_deadline": c.report.next_deadline, "tracking_url": _tracking_url(c.tracking_token)}
+            for c in created
+        ]
+        return Response(s.ReportBatchOutput({"results": results}).data, status=status.HTTP_201_CREATED)
 
 
 class ReportDetailApi(APIView):
