@@ -401,3 +401,11 @@ def test_pypi_package_names_are_normalised_per_pep_503_and_others_kept():
     assert e.normalise_package_name("PyPI", " Django_REST..framework ") == "django-rest-framework"
     assert e.normalise_package_name("npm", "@Scope/Pkg") == "@Scope/Pkg"
     assert e.normalise_package_name("Maven", "org.Apache:commons") == "org.Apache:commons"
+
+
+def test_a_version_both_fixed_and_last_affected_is_not_affected_in_either_reading():
+    # Found by the property test above: the index and the evaluation disagreed on this range.
+    events = [{"introduced": "0.0.0"}, {"last_affected": "0.0.2-0.0.0"}, {"fixed": "0.0.2-0.0.0"}]
+    assert not e.in_events("SemVer", "0.0.2-0.0.0", events)
+    [(lower, upper, inclusive)] = e.affected_intervals("SemVer", events)
+    assert upper == e.version_key("SemVer", "0.0.2-0.0.0") and not inclusive

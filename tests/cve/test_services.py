@@ -69,31 +69,33 @@ def test_wrong_api_key_is_a_credentials_error_and_not_retried(cna, advisory, tri
     assert not CveAssignment.objects.exists()
 
 
-def test_a_server_error_is_retried_and_the_third_try_succeeds(cna, advisory, triager, cve_services):
-    cve_services.fail_next(503, count=1)
-    cve_services.fail_next(502, count=1, html=True)
+def test_a_server_error_is_retried_after_cve_services_shows_nothing_was_reserved(cna, advisory, triager,
+                                                                                  cve_services):
+    cve_services.fail_next(503, method="POST", path_contains="cve-id")
+    cve_services.fail_next(502, method="POST", path_contains="cve-id", html=True)
 
     assignment = services.cve_id_reserve(advisory=advisory, actor=triager)
 
     assert assignment.cve_id == "CVE-" + str(assignment.reserved_at.year) + "-10001"
-    assert len(cve_services.calls("POST", "cve-id")) == 3
     assert len(cve_services.cve_ids) == 1  # the failed attempts reserved nothing
+    # Each POST is preceded by a listing (what we hold already) and each lost answer followed by one.
+    assert [r["method"] for r in cve_services.calls(path_contains="cve-id")] == [
+        "GET", "POST", "GET", "GET", "POST", "GET", "GET", "POST"]
 
 
 def test_server_errors_on_every_try_give_up_after_three_and_release_the_claim(cna, advisory, triager, cve_services,
                                                                               caplog):
-    cve_services.fail_next(500, count=5)
+    cve_services.fail_next(500, count=5, method="POST")
 
     with caplog.at_level(logging.WARNING, logger="vulndesk.cve"), \
-            pytest.raises(client.CveServicesUnavailable, match=r"HTTP 500\) 3 times in a row"):
+            pytest.raises(client.CveServicesUnavailable, match=r"3 times in a row; CVE Services shows that no ID"):
         services.cve_id_reserve(advisory=advisory, actor=triager)
 
-    assert len(cve_services.requests) == 3
+    assert len(cve_services.calls("POST")) == 3
     assert len(cve_services.failures) == 2  # not a fourth try
-    assert [r.getMessage().split()[0] for r in caplog.records] == ["cve_services.retry", "cve_services.retry",
-                                                                    "cve_services.failed"]
+    assert [r.getMessage().split()[0] for r in caplog.records] == ["cve_services.failed", "cve.reserve_answer_lost"] * 3
     advisory.refresh_from_db()
-    assert advisory.cve_id == ""
+    assert advisory.cve_id == "" and cve_services.cve_ids == {}
     assert not CveAssignment.objects.exists()
     # The claim is gone, so the next try can reserve.
     assert services.cve_id_reserve(advisory=advisory, actor=triager).cve_id
@@ -103,12 +105,124 @@ def test_the_back_off_doubles_between_tries(cna, advisory, triager, cve_services
     slept = []
     monkeypatch.setattr(client.time, "sleep", slept.append)  # the stdlib's sleep, not our code
     settings.CVE_SERVICES_BACKOFF_SECONDS = 0.5
-    cve_services.fail_next(503, count=3)
+    cve_services.fail_next(503, count=3, method="POST")
 
     with pytest.raises(client.CveServicesUnavailable):
         services.cve_id_reserve(advisory=advisory, actor=triager)
 
     assert slept == [0.5, 1.0]
+
+
+def test_listing_errors_are_retried_like_any_read(cna, advisory, triager, cve_services, settings, monkeypatch):
+    cve_services.fail_next(503, count=2, method="GET")
+
+    assert services.cve_id_reserve(advisory=advisory, actor=triager).cve_id
+    assert len(cve_services.calls("POST")) == 1
+
+
+# --- a lost answer to a reservation ------------------------------------------------------------------
+
+def lose_the_next_reservation_answer(cve_services, status=502):
+    cve_services.fail_next(status, method="POST", path_contains="cve-id", html=True, after_processing=True)
+
+
+def test_a_lost_answer_once_reserves_exactly_one_id_and_the_advisory_uses_it(cna, advisory, triager, cve_services,
+                                                                             caplog):
+    lose_the_next_reservation_answer(cve_services)
+
+    with caplog.at_level(logging.WARNING, logger="vulndesk.cve"):
+        assignment = services.cve_id_reserve(advisory=advisory, actor=triager)
+
+    advisory.refresh_from_db()
+    assert list(cve_services.cve_ids) == ["CVE-2026-10001"]
+    assert assignment.cve_id == advisory.cve_id == "CVE-2026-10001"
+    assert assignment.state == CveAssignmentState.RESERVED
+    assert len(cve_services.calls("POST", "cve-id")) == 1  # never sent again
+    listing = cve_services.calls("GET", "cve-id")[-1]["query"]
+    assert listing["state"] == "RESERVED" and listing["cve_id_year"] == "2026" and "time_reserved.gt" in listing
+    assert AuditEntry.objects.get(action="cve.reserve").data == {
+        "cve_id": "CVE-2026-10001", "advisory": advisory.identifier, "found_after_lost_answer": True}
+    assert "found=True" in caplog.text
+    # The quota CVE Services counts agrees: one ID used.
+    assert cve_services._reserved(cve_services.orgs[CNA]) == 1
+
+
+def test_an_id_our_user_reserved_before_the_attempt_is_not_adopted(cna, advisory, triager, cve_services):
+    other_tool = services.client.api_for(cna)
+    earlier = other_tool.reserve(1, False, "2026")["cve_ids"][0]["cve_id"]  # e.g. the cvelib CLI, a minute ago
+    lose_the_next_reservation_answer(cve_services)
+
+    assignment = services.cve_id_reserve(advisory=advisory, actor=triager)
+
+    assert assignment.cve_id != earlier and assignment.cve_id in cve_services.cve_ids
+    assert len(cve_services.cve_ids) == 2
+    assert CveAssignment.objects.get().reserve_seen_ids == []  # cleared once the ID is recorded
+
+
+def test_an_id_another_advisory_holds_is_not_adopted(cna, organisation, advisory, triager, cve_services):
+    first = services.cve_id_reserve(advisory=advisory, actor=triager)
+    second_advisory = make_advisory(organisation, triager, title="Second", publish=False)
+    lose_the_next_reservation_answer(cve_services)
+
+    second = services.cve_id_reserve(advisory=second_advisory, actor=triager)
+
+    assert second.cve_id != first.cve_id and len(cve_services.cve_ids) == 2
+
+
+def test_the_listing_follows_cve_services_pages(cna, advisory, triager, settings):
+    from tests.fakes.cve_services import FakeCveServices
+
+    paged = FakeCveServices(page_size=2).start()
+    try:
+        paged.add_cna(CNA, user=CNA_USER, api_key=API_KEY, id_quota=20)
+        cna.endpoint_url = paged.url
+        cna.save()
+        api = services.client.api_for(cna)
+        api.reserve(5, False, "2026")  # five held already: three pages with ours
+        lose_the_next_reservation_answer(paged)
+
+        assignment = services.cve_id_reserve(advisory=advisory, actor=triager)
+
+        assert assignment.cve_id == "CVE-2026-10006" and len(paged.cve_ids) == 6
+        assert {r["query"].get("page") for r in paged.calls("GET", "cve-id")} == {None, "2", "3"}
+    finally:
+        paged.stop()
+
+
+def test_when_cve_services_cannot_be_asked_the_attempt_stays_recorded_and_the_next_reserve_adopts(
+        cna, advisory, triager, cve_services):
+    lose_the_next_reservation_answer(cve_services)
+    # The listing before the POST works; the three tries of the listing after it fail.
+    cve_services.fail_next(503, count=3, method="GET", path_contains="cve-id", skip=1)
+
+    with pytest.raises(client.CveServicesUnavailable, match="could not be asked whether it reserved an ID"):
+        services.cve_id_reserve(advisory=advisory, actor=triager)
+
+    row = CveAssignment.objects.get()
+    assert row.state == CveAssignmentState.UNCONFIRMED and row.reserve_attempted_at is not None
+    advisory.refresh_from_db()
+    assert advisory.cve_id == "" and len(cve_services.cve_ids) == 1
+    with pytest.raises(Conflict, match="Press Reserve to find out first"):
+        services.cve_id_record_elsewhere(advisory=advisory, actor=triager, cve_id="CVE-2026-99999")
+
+    # CVE Services answers again: the next reserve asks first and adopts the ID; nothing new is reserved.
+    assignment = services.cve_id_reserve(advisory=advisory, actor=triager)
+
+    assert assignment.cve_id == "CVE-2026-10001" and len(cve_services.cve_ids) == 1
+    assert len(cve_services.calls("POST", "cve-id")) == 1
+
+
+def test_a_request_that_died_after_sending_is_found_when_its_claim_is_taken_over(cna, advisory, triager,
+                                                                                cve_services, frozen_clock):
+    assignment, _ = services._claim(advisory, triager)
+    services._record_attempt(cna, assignment)
+    services.client.api_for(cna).reserve(1, False, "2026")  # its POST went through; then the worker died
+
+    frozen_clock.advance(minutes=11)
+    taken_over = services.cve_id_reserve(advisory=advisory, actor=triager)
+
+    assert taken_over.cve_id == "CVE-2026-10001" and len(cve_services.cve_ids) == 1
+    assert len(cve_services.calls("POST", "cve-id")) == 1
 
 
 def test_an_unreachable_service_is_a_clear_error(organisation, owner, advisory, triager, cve_services):

@@ -282,3 +282,22 @@ def test_the_panel_warns_when_the_id_was_changed_by_hand_and_offers_no_publish(c
     panel = staff_client.get(url("panel", organisation, advisory))
     assert b"says CVE-2020-1234, but CVE-2026-" in panel.content
     assert b"Publish the CVE record" not in panel.content
+
+
+def test_an_unconfirmed_reservation_is_shown_and_check_and_reserve_adopts_its_id(client, organisation, staff_client,
+                                                                                cna, advisory, cve_services):
+    cve_services.fail_next(502, method="POST", path_contains="cve-id", html=True, after_processing=True)
+    cve_services.fail_next(503, count=3, method="GET", path_contains="cve-id", skip=1)
+
+    failed = staff_client.post(url("reserve", organisation, advisory), **HTMX)
+
+    assert failed.status_code == 422
+    assert b"could not be asked whether it reserved an ID" in failed.content
+    assert b"CVE Services did not confirm the last reservation" in failed.content
+    assert b"Check and reserve" in failed.content
+    assert b"Record an ID assigned elsewhere" not in failed.content
+
+    adopted = staff_client.post(url("reserve", organisation, advisory), **HTMX)
+
+    assert adopted.status_code == 200 and b"CVE-2026-10001 reserved for this advisory." in adopted.content
+    assert list(cve_services.cve_ids) == ["CVE-2026-10001"]

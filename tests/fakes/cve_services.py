@@ -9,13 +9,23 @@ vulndesk uses, shaped after CVEProject/cve-services (2.x, ``/api`` prefix):
 - ``POST cve-id?amount=&cve_year=&short_name=[&batch_type=]``: ``{"cve_ids": [...], "meta":
   {"remaining_quota": n}}``; over quota ``403 EXCEEDED_ID_QUOTA`` with ``details``; reserving for
   another organisation ``403 ORG_CANNOT_RESERVE_FOR_OTHER``;
+- ``GET cve-id?state=&cve_id_year=&time_reserved.gt=&time_reserved.lt=&page=``: the organisation's
+  IDs (never ``AVAILABLE`` ones), filtered like the real controller, each with ``requested_by``
+  (CNA short name and user) and ``reserved``; ``{"cve_ids": [...]}``, with ``totalCount``,
+  ``itemsPerPage``, ``pageCount``, ``currentPage``, ``prevPage`` and ``nextPage`` added when there
+  is more than one page (``page_size``, 500 like the real paginator);
 - ``GET cve-id/<id>``; ``POST``/``PUT cve/<id>/cna`` with ``{"cnaContainer": {...}}``, checked
   against the CNA published-container schema (``400 INVALID_JSON_SCHEMA``), ownership
   (``403 ORG_DOES_NOT_OWN_ID``), ``400 CVE_RECORD_EXISTS`` / ``403 CVE_RECORD_DNE``; answers
   ``{"message": "<id> record was successfully created.", "created": <full record>}``;
+  ``POST``/``PUT cve/<id>/reject`` with ``{"cnaContainer": {"rejectedReasons": [...], ...}}``, checked
+  against the CNA rejected-container schema: POST only for an ID without a record (else ``400
+  CVE_RECORD_EXISTS``), PUT only for one with a record (else ``403 CVE_RECORD_DNE``);
   ``GET cve/<id>``;
-- ``fail_next(status, count=…)`` answers the next requests with a server error first (JSON
-  ``SERVICE_NOT_AVAILABLE`` like the real error handler, or an HTML page like a proxy would).
+- ``fail_next(status, count=…)`` answers the next requests (of one method and path, if given)
+  with a server error first (JSON ``SERVICE_NOT_AVAILABLE`` like the real error handler, or an
+  HTML page like a proxy would); ``after_processing=True`` lets the request take effect first
+  (a gateway that lost the answer); ``skip=n`` lets n matching requests through first.
 
 Requests are kept in ``requests`` (method, path, query, body, org and user headers, and whether
 the key matched), never the key itself.
@@ -36,7 +46,19 @@ CVE_ID = re.compile(r"^CVE-[0-9]{4}-[0-9]{4,}$")
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class Refusal:
+    """An error answer, told apart from a checked value."""
+
+    response: tuple
 
 
 @dataclass
@@ -55,16 +77,19 @@ class Failure:
     content_type: str
     path_contains: str
     after_processing: bool  # the request takes effect, then the answer is lost (a gateway error)
+    method: str = ""
+    skip: int = 0  # matching requests answered normally before this failure applies
 
 
 class FakeCveServices:
-    def __init__(self, *, first_number: int = 10001):
+    def __init__(self, *, first_number: int = 10001, page_size: int = 500):
         self.orgs: dict[str, FakeOrg] = {}
         self.cve_ids: dict[str, dict] = {}
         self.records: dict[str, dict] = {}
         self.requests: list[dict] = []
         self.failures: list[Failure] = []
         self._next_number = first_number
+        self.page_size = page_size
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -78,14 +103,15 @@ class FakeCveServices:
         return org
 
     def fail_next(self, status: int = 503, *, count: int = 1, html: bool = False, path_contains: str = "",
-                  after_processing: bool = False) -> None:
+                  after_processing: bool = False, method: str = "", skip: int = 0) -> None:
         if html:
             body, content_type = b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"
         else:
             body = json.dumps({"error": "SERVICE_NOT_AVAILABLE",
                                "message": "This service appears to not be available."}).encode()
             content_type = "application/json"
-        self.failures += [Failure(status, body, content_type, path_contains, after_processing) for _ in range(count)]
+        self.failures += [Failure(status, body, content_type, path_contains, after_processing, method.upper(),
+                                  skip if n == 0 else 0) for n in range(count)]
 
     @property
     def url(self) -> str:
@@ -129,7 +155,11 @@ class FakeCveServices:
                 parsed = None
             self.requests.append({"method": method, "path": path, "query": query, "body": parsed,
                                   "org": org_name, "user": user, "key_matched": key_ok})
-            failure = next((f for f in self.failures if f.path_contains in path), None)
+            failure = next((f for f in self.failures
+                            if f.path_contains in path and f.method in {"", method}), None)
+            if failure is not None and failure.skip:
+                failure.skip -= 1
+                failure = None
             if failure is not None:
                 self.failures.remove(failure)
                 if failure.after_processing:
@@ -170,6 +200,8 @@ class FakeCveServices:
                                     "available": max(org.id_quota - reserved, 0)})
         if route == "cve-id" and method == "POST":
             return self._reserve(query, org, user)
+        if route == "cve-id" and method == "GET":
+            return self._list(query, org)
         if (match := re.fullmatch(r"cve-id/([^/]+)", route)) and method == "GET":
             item = self.cve_ids.get(match[1])
             if item is None or (item["owning_cna"] != org.short_name and item["state"] == "RESERVED"):
@@ -177,12 +209,44 @@ class FakeCveServices:
             return self._json(200, item)
         if (match := re.fullmatch(r"cve/([^/]+)/cna", route)) and method in {"POST", "PUT"}:
             return self._cna_container(method, match[1], body, org)
+        if (match := re.fullmatch(r"cve/([^/]+)/reject", route)) and method in {"POST", "PUT"}:
+            return self._reject(method, match[1], body, org)
         if (match := re.fullmatch(r"cve/([^/]+)", route)) and method == "GET":
             record = self.records.get(match[1])
             if record is None:
                 return self._error(404, "CVE_RECORD_DNE", "The cve record for the cve id does not exist.")
             return self._json(200, record)
         return self._error(404, "NOT_FOUND", "404: resource not found")
+
+    def _list(self, query: dict, org: FakeOrg):
+        state, year = query.get("state"), query.get("cve_id_year")
+        if state == "AVAILABLE":
+            return self._error(404, "NOT_FOUND", "No CVE IDs were found for the specified query parameters.")
+        bounds = {}
+        for name in ("time_reserved.lt", "time_reserved.gt"):
+            if name in query:
+                try:
+                    bounds[name] = _parse_time(query[name])
+                except ValueError:
+                    return self._error(400, "BAD_INPUT", "Parameters were invalid")
+        rows = []
+        for item in self.cve_ids.values():
+            if item["owning_cna"] != org.short_name or (state and item["state"] != state) \
+                    or (year and item["cve_year"] != year):
+                continue
+            reserved = _parse_time(item["reserved"])
+            if ("time_reserved.lt" in bounds and not reserved < bounds["time_reserved.lt"]) or \
+                    ("time_reserved.gt" in bounds and not reserved > bounds["time_reserved.gt"]):
+                continue
+            rows.append(item)
+        page = int(query["page"]) if str(query.get("page", "")).isdigit() and int(query["page"]) > 0 else 1
+        pages = max(1, -(-len(rows) // self.page_size))
+        body = {"cve_ids": rows[(page - 1) * self.page_size: page * self.page_size]}
+        if pages > 1:
+            body |= {"totalCount": len(rows), "itemsPerPage": self.page_size, "pageCount": pages,
+                     "currentPage": page, "prevPage": page - 1 if page > 1 else None,
+                     "nextPage": page + 1 if page < pages else None}
+        return self._json(200, body)
 
     def _reserved(self, org: FakeOrg) -> int:
         return sum(1 for item in self.cve_ids.values() if item["owning_cna"] == org.short_name
@@ -224,27 +288,38 @@ class FakeCveServices:
         return self._json(200, {"cve_ids": items, "meta": {"remaining_quota": remaining}},
                           {"CVE-API-REMAINING-QUOTA": str(remaining)})
 
-    def _cna_container(self, method: str, cve_id: str, body, org: FakeOrg):
+    def _checked_container(self, method: str, cve_id: str, body, org: FakeOrg, schema):
+        """(container, id item, existing record) of a record write, or the Refusal CVE Services
+        answers: bad input, schema failure, unknown or foreign ID, POST on a record that exists,
+        PUT on one that does not."""
         if not CVE_ID.match(cve_id):
-            return self._error(400, "BAD_INPUT", "Parameters were invalid")
+            return Refusal(self._error(400, "BAD_INPUT", "Parameters were invalid"))
         container = body.get("cnaContainer") if isinstance(body, dict) else None
         if not isinstance(container, dict):
-            return self._error(400, "BAD_INPUT", "Parameters were invalid")
+            return Refusal(self._error(400, "BAD_INPUT", "Parameters were invalid"))
         try:
-            CveRecord.validate(container, CveRecord.Schemas.CNA_PUBLISHED)
+            CveRecord.validate(container, schema)
         except CveRecordValidationError as error:
-            return self._json(400, {"error": "INVALID_JSON_SCHEMA", "message": "CVE JSON schema validation FAILED.",
-                                    "details": {"errors": [e.message for e in error.errors or []]}})
+            return Refusal(self._json(400, {"error": "INVALID_JSON_SCHEMA",
+                                            "message": "CVE JSON schema validation FAILED.",
+                                            "details": {"errors": [e.message for e in error.errors or []]}}))
         item = self.cve_ids.get(cve_id)
         if item is None:
-            return self._error(403, "CVEID_DNE", "The cve id does not exist.")
+            return Refusal(self._error(403, "CVEID_DNE", "The cve id does not exist."))
         if item["owning_cna"] != org.short_name:
-            return self._error(403, "ORG_DOES_NOT_OWN_ID", f"It appears that {org.short_name} does not own {cve_id}")
+            return Refusal(self._error(403, "ORG_DOES_NOT_OWN_ID", f"It appears that {org.short_name} does not own {cve_id}"))
         existing = self.records.get(cve_id)
         if method == "POST" and existing is not None:
-            return self._error(400, "CVE_RECORD_EXISTS", "The cve record for the cve id already exists.")
+            return Refusal(self._error(400, "CVE_RECORD_EXISTS", "The cve record for the cve id already exists."))
         if method == "PUT" and existing is None:
-            return self._error(403, "CVE_RECORD_DNE", "The cve record for the cve id does not exist.")
+            return Refusal(self._error(403, "CVE_RECORD_DNE", "The cve record for the cve id does not exist."))
+        return container, item, existing
+
+    def _cna_container(self, method: str, cve_id: str, body, org: FakeOrg):
+        checked = self._checked_container(method, cve_id, body, org, CveRecord.Schemas.CNA_PUBLISHED)
+        if isinstance(checked, Refusal):
+            return checked.response
+        container, item, existing = checked
         now = _now()
         cna = dict(container)
         cna["providerMetadata"] = {**container["providerMetadata"], "shortName": org.short_name, "dateUpdated": now}
@@ -258,6 +333,29 @@ class FakeCveServices:
         }
         self.records[cve_id] = record
         item["state"] = "PUBLISHED"
+        if method == "POST":
+            return self._json(200, {"message": f"{cve_id} record was successfully created.", "created": record})
+        return self._json(200, {"message": f"{cve_id} record was successfully updated.", "updated": record})
+
+    def _reject(self, method: str, cve_id: str, body, org: FakeOrg):
+        """POST creates the rejected record of an ID that has none; PUT turns an existing record
+        (published or rejected) into a rejected one."""
+        checked = self._checked_container(method, cve_id, body, org, CveRecord.Schemas.CNA_REJECTED)
+        if isinstance(checked, Refusal):
+            return checked.response
+        container, item, existing = checked
+        now = _now()
+        cna = {"providerMetadata": {**container["providerMetadata"], "shortName": org.short_name, "dateUpdated": now},
+               "rejectedReasons": container["rejectedReasons"]}
+        if "replacedBy" in container:
+            cna["replacedBy"] = container["replacedBy"]
+        metadata = {"cveId": cve_id, "assignerOrgId": org.uuid, "assignerShortName": org.short_name,
+                    "state": "REJECTED", "dateReserved": item["reserved"], "dateRejected": now, "dateUpdated": now}
+        if existing is not None and existing["cveMetadata"].get("datePublished"):
+            metadata["datePublished"] = existing["cveMetadata"]["datePublished"]
+        record = {"dataType": "CVE_RECORD", "dataVersion": "5.1", "cveMetadata": metadata, "containers": {"cna": cna}}
+        self.records[cve_id] = record
+        item["state"] = "REJECTED"
         if method == "POST":
             return self._json(200, {"message": f"{cve_id} record was successfully created.", "created": record})
         return self._json(200, {"message": f"{cve_id} record was successfully updated.", "updated": record})

@@ -1,5 +1,7 @@
 """The recipient's private link, end to end: a real mail through the SMTP sink, the link read
-out of it, the draft behind it until expiry, revocation or publication, and every view logged."""
+out of it, the draft behind it until expiry, revocation or publication, and every view logged.
+Opening the link (GET, as mail scanners do) shows only a button; its POST shows the draft and
+is what counts as a view."""
 
 import socket
 from datetime import timedelta
@@ -71,7 +73,7 @@ def test_a_hostile_title_stays_on_one_line_in_the_mail_and_escaped_on_the_page(a
     advisory_update(advisory=advisory, actor=owner, title="<img src=x onerror=alert(1)>\r\nBcc: victim@example.org")
     token = send(advisory, vendor)[vendor.pk]
 
-    response = client.get(embargo_url(token))
+    response = client.post(embargo_url(token))
     assert b"<img src=x" not in response.content and b"&lt;img src=x onerror=alert(1)&gt;" in response.content
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in response.content
 
@@ -90,27 +92,122 @@ def test_a_mail_the_server_refuses_leaves_no_working_link(advisory, vendor, tria
     assert AuditEntry.objects.filter(action="prenotify.send_failed").count() == 1
 
 
+# --- opening the link vs showing the draft -------------------------------------------------------
+
+SCANNER = "Mozilla/5.0 (compatible; SafeLinks link checker)"
+
+
+def test_opening_the_link_shows_a_button_but_neither_the_draft_nor_a_view(advisory, vendor, send, client):
+    token = send(advisory, vendor)[vendor.pk]
+
+    answers = [client.get(embargo_url(token), HTTP_USER_AGENT=SCANNER) for _ in range(3)]  # scanners, previews
+
+    for response in answers:
+        assert response.status_code == 200
+        assert_private(response)
+        text = response.content.decode()
+        assert advisory.identifier in text and "Debian Security Team" in text
+        assert f'<form method="post" action="{embargo_url(token)}"' in text and "Show the advisory" in text
+        assert "Mon 30 Nov 2026, 09:00 UTC" in text
+        for secret in (DRAFT_SUMMARY, "SECRET-DETAILS-MARKER", PACKAGE, advisory.title):
+            assert secret not in text
+    assert EmbargoView.objects.count() == 0
+    assert not AuditEntry.objects.filter(action="prenotify.view").exists()
+
+
+def test_pressing_the_button_shows_the_draft_and_counts_one_view(advisory, vendor, send, client):
+    token = send(advisory, vendor)[vendor.pk]
+    client.get(embargo_url(token))
+
+    response = client.post(embargo_url(token), REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="Thunderbird/128")
+
+    assert_shows_draft(response, advisory)
+    assert_private(response)
+    assert [(v.ip_address, v.user_agent) for v in EmbargoView.objects.all()] == [("203.0.113.9", "Thunderbird/128")]
+    assert AuditEntry.objects.filter(action="prenotify.view").count() == 1
+
+
+def test_the_button_needs_no_csrf_cookie_because_the_token_is_the_authority(advisory, vendor, send):
+    from django.test import Client
+
+    token = send(advisory, vendor)[vendor.pk]
+    # A real browser on this no-referrer page sends "Origin: null" and may have no cookie at all.
+    strict = Client(enforce_csrf_checks=True)
+
+    response = strict.post(embargo_url(token), HTTP_ORIGIN="null")
+
+    assert_shows_draft(response, advisory)
+    assert EmbargoView.objects.count() == 1
+    # Without the token the same POST opens nothing.
+    assert strict.post(embargo_url("B" * 43), HTTP_ORIGIN="null").status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    {"x": "<script>alert(1)</script>"}, {"token": "' OR 1=1 --"}, {"path": "../../etc/passwd"}, {"big": "x" * 200_000},
+], ids=["html", "sql", "traversal", "oversized"])
+def test_whatever_the_button_post_carries_is_ignored(advisory, vendor, send, client, body):
+    token = send(advisory, vendor)[vendor.pk]
+
+    response = client.post(embargo_url(token), body)
+
+    assert_shows_draft(response, advisory)
+    assert "<script>alert(1)</script>" not in response.content.decode()
+    assert EmbargoView.objects.count() == 1
+
+
+@pytest.mark.parametrize("method", ["put", "delete", "patch"])
+def test_other_methods_are_refused_and_record_nothing(advisory, vendor, send, client, method):
+    token = send(advisory, vendor)[vendor.pk]
+
+    assert getattr(client, method)(embargo_url(token)).status_code == 405
+    assert EmbargoView.objects.count() == 0
+
+
+def test_a_closed_link_answers_404_to_opening_and_to_the_button(advisory, vendor, send, client, triager,
+                                                                  frozen_clock):
+    revoked = send(advisory, vendor)[vendor.pk]
+    prenotification_revoke(prenotification=PreNotification.objects.get(), actor=triager)
+    expired = send(advisory, vendor, expires_at=frozen_clock.now + timedelta(hours=1))[vendor.pk]
+    frozen_clock.advance(hours=1)
+
+    for token in (revoked, expired):
+        assert_closed(client.get(embargo_url(token)))
+        assert_closed(client.post(embargo_url(token)))
+    assert EmbargoView.objects.count() == 0
+
+
+def test_opening_and_pressing_share_one_rate_limit(advisory, vendor, send, client, settings):
+    settings.RATE_LIMITS = settings.RATE_LIMITS | {"embargo_view": (3, 60)}
+    token = send(advisory, vendor)[vendor.pk]
+
+    answers = [client.get(embargo_url(token)).status_code, client.post(embargo_url(token)).status_code,
+               client.get(embargo_url(token)).status_code, client.post(embargo_url(token)).status_code]
+
+    assert answers == [200, 200, 200, 429]
+    assert EmbargoView.objects.count() == 1
+
+
 # --- the link until it expires ------------------------------------------------------------------------
 
 def test_the_link_shows_the_draft_until_the_embargo_then_answers_404(advisory, vendor, send, client, frozen_clock):
     token = send(advisory, vendor)[vendor.pk]
 
-    first = client.get(embargo_url(token))
+    first = client.post(embargo_url(token))
     assert_shows_draft(first, advisory)
     assert_private(first)
     frozen_clock.move(advisory.embargo_until - timedelta(seconds=1))
-    assert_shows_draft(client.get(embargo_url(token)), advisory)
+    assert_shows_draft(client.post(embargo_url(token)), advisory)
     frozen_clock.move(advisory.embargo_until)
-    assert_closed(client.get(embargo_url(token)))
+    assert_closed(client.post(embargo_url(token)))
 
 
 def test_a_link_with_an_earlier_expiry_answers_404_from_then(advisory, vendor, send, client, frozen_clock):
     token = send(advisory, vendor, expires_at=frozen_clock.now + timedelta(days=2))[vendor.pk]
 
     frozen_clock.advance(days=2, seconds=-1)
-    assert client.get(embargo_url(token)).status_code == 200
+    assert client.post(embargo_url(token)).status_code == 200
     frozen_clock.advance(seconds=1)
-    assert_closed(client.get(embargo_url(token)))
+    assert_closed(client.post(embargo_url(token)))
 
 
 def test_moving_the_embargo_earlier_closes_links_at_the_new_date(advisory, owner, vendor, send, client, frozen_clock):
@@ -118,16 +215,16 @@ def test_moving_the_embargo_earlier_closes_links_at_the_new_date(advisory, owner
     advisory_update(advisory=advisory, actor=owner, embargo_until=frozen_clock.now + timedelta(hours=1))
 
     frozen_clock.advance(hours=1)
-    assert_closed(client.get(embargo_url(token)))
+    assert_closed(client.post(embargo_url(token)))
 
 
 def test_a_revoked_link_answers_404_at_once(advisory, vendor, send, client, triager):
     token = send(advisory, vendor)[vendor.pk]
-    assert client.get(embargo_url(token)).status_code == 200
+    assert client.post(embargo_url(token)).status_code == 200
 
     prenotification_revoke(prenotification=PreNotification.objects.get(), actor=triager)
 
-    assert_closed(client.get(embargo_url(token)))
+    assert_closed(client.post(embargo_url(token)))
     assert AuditEntry.objects.filter(action="prenotify.revoke").count() == 1
 
 
@@ -136,7 +233,7 @@ def test_removing_a_contact_revokes_their_open_link(advisory, vendor, send, clie
 
     assert contact_remove(contact=vendor, actor=owner) == 1
 
-    assert_closed(client.get(embargo_url(token)))
+    assert_closed(client.post(embargo_url(token)))
     row = PreNotification.objects.get()
     assert row.contact is None and row.recipient_email == "team@security.debian.example"
 
@@ -145,18 +242,19 @@ def test_sending_again_replaces_the_recipients_link(advisory, vendor, cert, send
     first = send(advisory, vendor, cert)
     second = send(advisory, vendor)[vendor.pk]
 
-    assert_closed(client.get(embargo_url(first[vendor.pk])))
-    assert client.get(embargo_url(second)).status_code == 200
-    assert client.get(embargo_url(first[cert.pk])).status_code == 200  # someone else's link stays open
+    assert_closed(client.post(embargo_url(first[vendor.pk])))
+    assert client.post(embargo_url(second)).status_code == 200
+    assert client.post(embargo_url(first[cert.pk])).status_code == 200  # someone else's link stays open
 
 
 @pytest.mark.parametrize("token", [
     "A" * 43, "A" * 44, "A" * 4_000, "not-a-token", "%2e%2e", "A" * 42 + "%00",
 ], ids=["unknown", "one-too-long", "overlong", "short", "traversal", "nul"])
-def test_a_wrong_or_malformed_token_answers_404(advisory, vendor, send, client, token):
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_wrong_or_malformed_token_answers_404(advisory, vendor, send, client, token, method):
     send(advisory, vendor)
 
-    response = client.get(embargo_url(token))
+    response = getattr(client, method)(embargo_url(token))
 
     assert response.status_code == 404
     assert_private(response)
@@ -167,7 +265,7 @@ def test_a_token_with_one_character_changed_answers_404(advisory, vendor, send, 
     token = send(advisory, vendor)[vendor.pk]
     changed = token[:-1] + ("A" if token[-1] != "A" else "B")
 
-    assert_closed(client.get(embargo_url(changed)))
+    assert_closed(client.post(embargo_url(changed)))
 
 
 # --- once published -------------------------------------------------------------------------------------
@@ -178,7 +276,7 @@ def test_a_published_advisorys_link_points_to_the_public_page_instead_of_the_dra
     advisory_transition(advisory=advisory, actor=owner, to="in_review")
     advisory_transition(advisory=advisory, actor=owner, to="published", override_reason="Exploited in the wild")
 
-    response = client.get(embargo_url(token))
+    response = client.post(embargo_url(token))
 
     assert_closed(response)
     assert f"{advisory.identifier} is public now" in response.content.decode()
@@ -199,9 +297,9 @@ def test_a_published_advisory_cannot_be_pre_notified(advisory, owner, vendor, tr
 def test_every_view_is_recorded_with_time_address_and_truncated_browser(advisory, vendor, send, client, frozen_clock):
     token = send(advisory, vendor)[vendor.pk]
 
-    client.get(embargo_url(token), REMOTE_ADDR="203.0.113.7", HTTP_USER_AGENT="Mozilla/5.0 " + "x" * 500)
+    client.post(embargo_url(token), REMOTE_ADDR="203.0.113.7", HTTP_USER_AGENT="Mozilla/5.0 " + "x" * 500)
     frozen_clock.advance(hours=2)
-    client.get(embargo_url(token), REMOTE_ADDR="2001:db8::1", HTTP_USER_AGENT="curl/8.5\r\n\x00<b>")
+    client.post(embargo_url(token), REMOTE_ADDR="2001:db8::1", HTTP_USER_AGENT="curl/8.5\r\n\x00<b>")
 
     views = list(EmbargoView.objects.order_by("viewed_at"))
     assert [(v.viewed_at, v.ip_address) for v in views] == [
@@ -215,7 +313,7 @@ def test_views_of_a_closed_link_are_not_counted_as_views(advisory, vendor, send,
     token = send(advisory, vendor)[vendor.pk]
     prenotification_revoke(prenotification=PreNotification.objects.get(), actor=triager)
 
-    client.get(embargo_url(token))
+    client.post(embargo_url(token))
 
     assert EmbargoView.objects.count() == 0
 
@@ -226,11 +324,11 @@ def test_the_link_is_rate_limited_per_address_by_its_setting(advisory, vendor, s
     settings.RATE_LIMITS = settings.RATE_LIMITS | {"embargo_view": (2, 60)}
     token = send(advisory, vendor)[vendor.pk]
 
-    answers = [client.get(embargo_url(token), REMOTE_ADDR="198.51.100.1").status_code for _ in range(3)]
-    other = client.get(embargo_url(token), REMOTE_ADDR="198.51.100.2")
+    answers = [client.post(embargo_url(token), REMOTE_ADDR="198.51.100.1").status_code for _ in range(3)]
+    other = client.post(embargo_url(token), REMOTE_ADDR="198.51.100.2")
 
     assert answers == [200, 200, 429] and other.status_code == 200
-    refused = client.get(embargo_url(token), REMOTE_ADDR="198.51.100.1")
+    refused = client.post(embargo_url(token), REMOTE_ADDR="198.51.100.1")
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
     assert_private(refused)
     assert EmbargoView.objects.count() == 3
@@ -239,7 +337,7 @@ def test_the_link_is_rate_limited_per_address_by_its_setting(advisory, vendor, s
 def test_the_rate_limit_has_a_default_while_the_setting_is_missing(advisory, vendor, send, client, settings):
     settings.RATE_LIMITS = {k: v for k, v in settings.RATE_LIMITS.items() if k != "embargo_view"}
 
-    answers = [client.get(embargo_url("A" * 43)).status_code for _ in range(31)]
+    answers = [client.post(embargo_url("A" * 43)).status_code for _ in range(31)]
 
     assert answers[:30] == [404] * 30 and answers[30] == 429
 
@@ -266,7 +364,7 @@ def test_the_access_log_does_not_carry_the_token(advisory, vendor, send, client,
 
     token = send(advisory, vendor)[vendor.pk]
     with caplog.at_level(logging.INFO, logger="vulndesk.access"):
-        client.get(embargo_url(token))
+        client.post(embargo_url(token))
 
     record = next(r for r in caplog.records if r.name == "vulndesk.access")
     RedactingFilter().filter(record)  # what the configured handler applies to every record

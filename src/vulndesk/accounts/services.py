@@ -27,3 +27,16 @@ def user_create(*, email: str, name: str = "", password: str | None = None) -> t
     user.full_clean()
     user.save()
     return user, password
+
+
+def user_for_invitation(*, email: str, name: str = "") -> User:
+    """The account for ``email``, created without a usable password when there is none.
+
+    Used when a person is added to an organisation: nobody can log in to the new account until
+    the invitee chooses a password through the mailed link, and nothing is hashed here, so the
+    "existing" and "new" paths take about the same time."""
+    email = email.strip().lower()
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email, password=None, name=name.strip())
+    return user

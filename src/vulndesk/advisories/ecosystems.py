@@ -354,6 +354,9 @@ def _point(ecosystem: str, name: str, value: str, where: str) -> ParsedVersion:
     return parse(ecosystem, value, where=f"{where}, {name}")
 
 
+_SAME_VERSION_ORDER = {"introduced": 0, "fixed": 1, "last_affected": 2}
+
+
 def _sorted_points(ecosystem: str, events: list[dict], where: str) -> tuple[list[tuple], list]:
     """(sorted [(point, kind)] without limits, [limit points, None for infinity])."""
     points, limits = [], []
@@ -364,8 +367,9 @@ def _sorted_points(ecosystem: str, events: list[dict], where: str) -> tuple[list
         else:
             points.append((_point(ecosystem, name, value, where), name))
     # Events at the same version: introduced first, so [1.0, fixed 1.0) is empty and
-    # [1.0, last_affected 1.0] is the one version.
-    points.sort(key=lambda item: (item[0].key, item[1] != "introduced"))
+    # [1.0, last_affected 1.0] is the one version; then fixed before last_affected, because a
+    # version both fixed and last affected is not affected (OSV's evaluation: fixed switches it off).
+    points.sort(key=lambda item: (item[0].key, _SAME_VERSION_ORDER[item[1]]))
     return points, limits
 
 

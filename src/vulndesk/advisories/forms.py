@@ -50,7 +50,10 @@ class AdvisoryForm(forms.Form):
     ghsa_id = forms.RegexField(required=False, regex=r"^GHSA(-[23456789cfghjmpqrvwx]{4}){3}$", max_length=30,
                                label="GHSA ID")
     embargo_until = forms.DateTimeField(required=False, label="Embargo until",
-                                        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                                        # Minutes are the finest an embargo is agreed in; the default
+                                        # format would show seconds the picker cannot edit.
+                                        widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                                   format="%Y-%m-%dT%H:%M"),
                                         help_text="In the organisation's time zone. Scheduled advisories publish "
                                                   "themselves then, never before.")
 

@@ -10,6 +10,7 @@ from django.db import models
 
 from vulndesk.advisories.states import PUBLIC_STATES, AdvisoryState
 from vulndesk.organisations.models import Organisation
+from vulndesk.organisations.sealing import SealedModel, SealedText
 from vulndesk.products.models import Product
 from vulndesk.reports.models import Report
 from vulndesk.reports.severity import Severity
@@ -27,7 +28,22 @@ class Ecosystem(models.TextChoices):
     GIT = "GIT", "Git commits"
 
 
-class Advisory(models.Model):
+class SealedList(property):
+    """A list kept inside a sealed column, like ``SealedText`` (an empty list when unset)."""
+
+    def __init__(self, column: str, key: str):
+        text = SealedText(column, key)
+        super().__init__(lambda obj: list(text.fget(obj) or []),
+                         lambda obj, value: text.fset(obj, list(value or [])),
+                         doc=f"Plaintext list {key!r}, stored encrypted in {column}.")
+
+
+# What an advisory keeps sealed, and the lengths its columns used to enforce.
+SEALED_DRAFT_FIELDS = frozenset({"title", "summary", "details", "workarounds", "credits", "references"})
+DRAFT_TEXT_LIMITS = {"title": 200, "summary": 500, "details": 100_000, "workarounds": 20_000}
+
+
+class Advisory(SealedModel):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="advisories")
     # Our identifier: <ORG PREFIX>-<YEAR>-<NNNN>, e.g. ACME-2026-0007.
     identifier = models.CharField(max_length=40, unique=True)
@@ -37,18 +53,24 @@ class Advisory(models.Model):
     is_public = models.BooleanField(default=False)  # published, updated or withdrawn
     revision = models.PositiveIntegerField(default=0)  # published revisions so far
 
-    title = models.CharField(max_length=200)
-    summary = models.CharField(max_length=500, blank=True)
-    details = models.TextField(blank=True, max_length=100_000, help_text="Markdown; rendered safely.")
-    workarounds = models.TextField(blank=True, max_length=20_000)
+    # The working text, sealed with the organisation's data key (organisations.sealing): until it
+    # is published it is the most sensitive data vulndesk holds, and the database alone must not
+    # reveal it. What was published is in the public_* face below, in clear, as it is public.
+    # Lengths are checked by services.py (DRAFT_TEXT_LIMITS), since these are not columns.
+    sealed_draft = models.TextField(default="", blank=True)
+    title = SealedText("sealed_draft", "title")
+    summary = SealedText("sealed_draft", "summary")
+    details = SealedText("sealed_draft", "details")  # Markdown; rendered safely
+    workarounds = SealedText("sealed_draft", "workarounds")
     severity = models.CharField(max_length=10, choices=Severity.choices, blank=True)
     cvss3_vector = models.CharField(max_length=300, blank=True)
     cvss4_vector = models.CharField(max_length=300, blank=True)
     cwe_ids = models.JSONField(default=list, blank=True)  # [79, 89]
+    # Sealed too: credits name people, references often point at the unreleased fix.
     # [{"name": "Jane Doe", "type": "FINDER"}] (OSV credit types)
-    credits = models.JSONField(default=list, blank=True)
+    credits = SealedList("sealed_draft", "credits")
     # [{"type": "WEB", "url": "https://…"}] (OSV reference types)
-    references = models.JSONField(default=list, blank=True)
+    references = SealedList("sealed_draft", "references")
     cve_id = models.CharField(max_length=20, blank=True)
     ghsa_id = models.CharField(max_length=30, blank=True)
 
@@ -82,8 +104,17 @@ class Advisory(models.Model):
             models.Index(fields=["state", "embargo_until"], name="advisory_due_to_publish"),
         ]
 
+    sealed_columns = ("sealed_draft",)
+
     def __str__(self) -> str:
         return self.identifier
+
+    def sealing_organisation_id(self) -> int:
+        return self.organisation_id
+
+    def sealing_aad(self, column: str) -> str:
+        # The identifier is unique and set before the first save (unlike the pk).
+        return f"advisory:{self.organisation_id}:{self.identifier}:{column}"
 
     @property
     def aliases(self) -> list[str]:

@@ -14,7 +14,14 @@ from django.db.models import Max
 
 from vulndesk.advisories import hooks
 from vulndesk.advisories.documents import osv_document
-from vulndesk.advisories.models import Advisory, AdvisoryRevision, AffectedPackage, Ecosystem
+from vulndesk.advisories.models import (
+    DRAFT_TEXT_LIMITS,
+    SEALED_DRAFT_FIELDS,
+    Advisory,
+    AdvisoryRevision,
+    AffectedPackage,
+    Ecosystem,
+)
 from vulndesk.advisories.ranges import validate_affected
 from vulndesk.advisories.states import AdvisoryState, advisory_transition_check
 from vulndesk.audit.services import audit_record
@@ -155,11 +162,20 @@ def advisory_update(*, advisory: Advisory, actor: Membership, **fields) -> Advis
         if fields["embargo_until"] <= clock.now() and advisory.state not in {AdvisoryState.PUBLISHED,
                                                                               AdvisoryState.UPDATED}:
             raise DomainError("The embargo date must be in the future.", field="embargo_until")
+    for name, limit in DRAFT_TEXT_LIMITS.items():
+        if name in fields:
+            fields[name] = str(fields[name] or "")
+            if len(fields[name]) > limit:
+                raise DomainError(f"The {name} is at most {limit:,} characters.", field=name)
+    if "title" in fields and not fields["title"].strip():
+        raise DomainError("An advisory needs a title.", field="title")
     for name, value in fields.items():
         setattr(advisory, name, value)
     advisory.modified_at = clock.now()
     advisory.full_clean()
-    advisory.save(update_fields=[*fields, "modified_at"])
+    # The sealed fields live in one column, which save() re-seals (organisations.sealing).
+    columns = {name for name in fields if name not in SEALED_DRAFT_FIELDS}
+    advisory.save(update_fields=[*columns, "modified_at"])
     _audit("advisory.update", advisory, actor, fields=sorted(fields))
     return advisory
 

@@ -2,9 +2,13 @@
 
 Only server errors (5xx) and failed connections are retried, with exponential back-off
 (``CVE_SERVICES_TRIES`` attempts in all, default 3; ``CVE_SERVICES_BACKOFF_SECONDS`` before
-the second, doubling after, default 0.5). A 4xx answer is final: retrying would not change it,
-and a retried reservation could cost quota. A read timeout is not retried either, because the
-request may have been processed.
+the second, doubling after, default 0.5). A 4xx answer is final: retrying would not change it.
+A read timeout is not retried either, because the request may have been processed.
+
+A call that must not be repeated blindly (reserving an ID: a repeat after a lost answer would
+take a second ID from the quota) passes ``retry=False``; then every failure after which the
+request may have been processed raises ``CveServicesAnswerLost``, and the caller finds out what
+happened before trying again (``services.cve_id_reserve``).
 
 Logs name the organisation, the operation and the HTTP status; never the API key, the user or
 the record.
@@ -18,6 +22,7 @@ from typing import TypeVar
 import requests
 from cvelib.cve_api import CveApi
 from django.conf import settings
+from urllib3.exceptions import NewConnectionError
 
 from vulndesk.core.errors import DomainError
 
@@ -54,14 +59,31 @@ class CveServicesRefused(CveServicesError):
     code = "cve_services_refused"
 
 
+class CveServicesAnswerLost(CveServicesUnavailable):
+    """The request may have been processed, but no usable answer came back (a gateway error, a
+    server error, a timeout, a dropped connection, an answer that is not JSON)."""
+
+    code = "cve_services_answer_lost"
+
+
+def _never_sent(error: requests.ConnectionError) -> bool:
+    """The connection was never made (refused, unresolvable, connect timeout): the request did
+    not leave, so nothing can have been processed."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, NewConnectionError)
+
+
 def api_for(account) -> CveApi:
     return CveApi(username=account.username, org=account.short_name, api_key=account.api_key,
                   url=account.endpoint_url)
 
 
-def call(account, request: Callable[[CveApi], T], *, operation: str, subject: str = "") -> T:
-    """Run ``request(api)``; ``operation`` completes "could not …" in messages."""
-    tries = max(1, int(getattr(settings, "CVE_SERVICES_TRIES", 3)))
+def call(account, request: Callable[[CveApi], T], *, operation: str, subject: str = "", retry: bool = True) -> T:
+    """Run ``request(api)``; ``operation`` completes "could not …" in messages. ``retry=False``:
+    one attempt, and ``CveServicesAnswerLost`` whenever it may have been processed."""
+    tries = max(1, int(getattr(settings, "CVE_SERVICES_TRIES", 3))) if retry else 1
     backoff = float(getattr(settings, "CVE_SERVICES_BACKOFF_SECONDS", 0.5))
     api = api_for(account)
     for attempt in range(1, tries + 1):
@@ -70,16 +92,26 @@ def call(account, request: Callable[[CveApi], T], *, operation: str, subject: st
             return request(api)
         except requests.HTTPError as error:
             status = error.response.status_code if error.response is not None else 0
+            if not retry and 500 <= status <= 599:
+                _log(account, operation, f"HTTP {status}", attempt)
+                raise CveServicesAnswerLost(
+                    f"CVE Services failed (HTTP {status}) while trying to {operation}; the request may still "
+                    "have been processed.") from None
             if not 500 <= status <= 599 or attempt == tries:
                 _log(account, operation, f"HTTP {status}", attempt)
                 raise translate(error.response, operation=operation, subject=subject, attempts=attempt) from None
             retry_reason = f"HTTP {status}"
         except requests.ReadTimeout:
             _log(account, operation, "read timeout", attempt)
-            raise CveServicesUnavailable(
+            error_class = CveServicesUnavailable if retry else CveServicesAnswerLost
+            raise error_class(
                 f"CVE Services did not answer in time while trying to {operation}. The request may still have "
                 "been processed: check at CVE Services before trying again.") from None
-        except requests.ConnectionError:
+        except requests.ConnectionError as error:
+            if not retry and not _never_sent(error):
+                _log(account, operation, "connection lost", attempt)
+                raise CveServicesAnswerLost(f"The connection to CVE Services broke while trying to {operation}; "
+                                            "the request may still have been processed.") from None
             if attempt == tries:
                 _log(account, operation, "connection failed", attempt)
                 raise CveServicesUnavailable(
@@ -88,11 +120,13 @@ def call(account, request: Callable[[CveApi], T], *, operation: str, subject: st
             retry_reason = "connection failed"
         except requests.JSONDecodeError:
             _log(account, operation, "answer is not JSON", attempt)
-            raise CveServicesUnavailable(f"CVE Services answered with something other than JSON while trying to "
-                                         f"{operation}; check the address in the CNA settings.") from None
+            error_class = CveServicesUnavailable if retry else CveServicesAnswerLost
+            raise error_class(f"CVE Services answered with something other than JSON while trying to "
+                              f"{operation}; check the address in the CNA settings.") from None
         except requests.RequestException:
             _log(account, operation, "request failed", attempt)
-            raise CveServicesUnavailable(f"The request to CVE Services failed while trying to {operation}.") from None
+            error_class = CveServicesUnavailable if retry else CveServicesAnswerLost
+            raise error_class(f"The request to CVE Services failed while trying to {operation}.") from None
         delay = backoff * 2 ** (attempt - 1)
         logger.warning("cve_services.retry organisation=%s operation=%s reason=%s attempt=%s delay=%.2f",
                        account.organisation_id, operation, retry_reason, attempt, delay)

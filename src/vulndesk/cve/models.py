@@ -59,9 +59,26 @@ class CveAssignmentState(models.TextChoices):
     """Stored values appear in the audit log: never rename them."""
 
     RESERVING = "reserving", "Reservation in progress"
+    # A reservation request went out, its answer was lost, and CVE Services could not be asked
+    # what happened. The next reserve asks first, before sending anything (services.py).
+    UNCONFIRMED = "unconfirmed", "Reservation not confirmed"
     RESERVED = "reserved", "Reserved"
     PUBLISHED = "published", "Record published"
+    REJECTED = "rejected", "Rejected"  # at CVE Services, after the advisory was withdrawn
     ELSEWHERE = "elsewhere", "Assigned by another CNA"
+
+
+class RecordFollowState(models.TextChoices):
+    """Whether the CVE record still has to follow a change of its advisory (``cve.follow``)."""
+
+    IN_STEP = "", "In step"
+    PENDING = "pending", "Queued"
+    FAILED = "failed", "Failed"
+
+
+class RecordFollowAction(models.TextChoices):
+    UPDATE = "update", "Update the record"
+    REJECT = "reject", "Reject the CVE ID"
 
 
 class CveAssignment(models.Model):
@@ -71,19 +88,36 @@ class CveAssignment(models.Model):
     state = models.CharField(max_length=16, choices=CveAssignmentState.choices)
     claimed_at = models.DateTimeField()  # when this row was created or re-claimed
     reserved_at = models.DateTimeField(null=True, blank=True)
+    # The last reservation request: when it went out, and the IDs our CVE Services user already
+    # held in the window before it. An ID that appears in the window after a lost answer, and is
+    # none of these, is the one that request reserved.
+    reserve_attempted_at = models.DateTimeField(null=True, blank=True)
+    reserve_seen_ids = models.JSONField(default=list, blank=True)
     record_published_at = models.DateTimeField(null=True, blank=True)
     record_updated_at = models.DateTimeField(null=True, blank=True)
     # The CNA container last accepted by CVE Services (public data only).
     last_container = models.JSONField(null=True, blank=True)
+    record_rejected_at = models.DateTimeField(null=True, blank=True)
+    # The advisory revision the record was last built from.
+    record_revision = models.PositiveIntegerField(null=True, blank=True)
+    # Keeping the record in step with the advisory (cve/follow.py): what is still to be done,
+    # for which revision, how often it was tried, when it is tried next, and the last error.
+    follow_state = models.CharField(max_length=16, choices=RecordFollowState.choices, default="", blank=True)
+    follow_action = models.CharField(max_length=16, choices=RecordFollowAction.choices, blank=True)
+    follow_revision = models.PositiveIntegerField(null=True, blank=True)
+    follow_attempts = models.PositiveSmallIntegerField(default=0)
+    follow_due_at = models.DateTimeField(null=True, blank=True)
+    follow_error = models.CharField(max_length=1000, blank=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
 
     class Meta:
-        indexes = [models.Index(fields=["organisation", "cve_id"], name="cve_assignment_by_id")]
+        indexes = [models.Index(fields=["organisation", "cve_id"], name="cve_assignment_by_id"),
+                   models.Index(fields=["follow_state", "follow_due_at"], name="cve_assignment_follow_due")]
 
     def __str__(self) -> str:
         return self.cve_id or "(reserving)"
 
     @property
     def is_ours(self) -> bool:
-        return self.state in {CveAssignmentState.RESERVED, CveAssignmentState.PUBLISHED}
+        return self.state in {CveAssignmentState.RESERVED, CveAssignmentState.PUBLISHED, CveAssignmentState.REJECTED}

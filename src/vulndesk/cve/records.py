@@ -51,3 +51,25 @@ def container_check(container: dict) -> None:
 def _schema_problem(error) -> str:
     where = "/".join(str(part) for part in error.absolute_path) or "(record)"
     return f"{where}: {error.message[:160]}"
+
+
+# The CVE JSON 5 description values allow 4,096 characters.
+REJECTED_REASON_MAX_CHARS = 4000
+
+
+def rejected_container(*, advisory: Advisory, organisation_uuid: str, reason: str) -> dict:
+    """The CNA container that rejects the advisory's CVE ID. The reason is the published
+    withdrawal reason, so nothing unpublished leaves with it."""
+    text = " ".join(reason.split())
+    value = f"This CVE ID is rejected: {advisory.identifier}, the advisory it was assigned for, was withdrawn"
+    value += f" ({text})." if text else "."
+    if len(value) > REJECTED_REASON_MAX_CHARS:
+        value = value[: REJECTED_REASON_MAX_CHARS - 2] + "…)"
+    container = {"providerMetadata": {"orgId": organisation_uuid}, "rejectedReasons": [{"lang": "en", "value": value}]}
+    try:
+        CveRecord.validate(container, CveRecord.Schemas.CNA_REJECTED)
+    except CveRecordValidationError as error:
+        problems = sorted({_schema_problem(e) for e in error.errors or []})[:5]
+        raise CveRecordInvalid("The rejection does not pass the CVE JSON 5.1 schema: " + "; ".join(problems),
+                               field="record") from None
+    return container

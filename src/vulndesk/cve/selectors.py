@@ -24,13 +24,14 @@ class CvePanel:
     """What the CVE panel of an advisory shows and offers."""
 
     advisory: Advisory
-    status: str  # none | reserving | reserved | published | elsewhere
+    status: str  # none | reserving | unconfirmed | reserved | published | rejected | elsewhere
     cve_id: str
     assignment: CveAssignment | None
     account_status: str  # missing | disabled | ready
     remaining_quota: int | None
     can_act: bool
     can_configure: bool
+    can_follow: bool = False  # may update or reject the record (triage roles), whatever the advisory's state
     mismatch: str = ""  # the ID reserved for the advisory when its cve_id was edited by hand
     error: str = ""
     message: str = ""
@@ -38,7 +39,7 @@ class CvePanel:
 
     @property
     def can_reserve(self) -> bool:
-        return self.can_act and self.status == "none" and self.account_status == "ready"
+        return self.can_act and self.status in {"none", "unconfirmed"} and self.account_status == "ready"
 
     @property
     def can_publish(self) -> bool:
@@ -49,6 +50,20 @@ class CvePanel:
     def can_update(self) -> bool:
         return (self.can_act and self.status == "published" and self.account_status == "ready" and not self.mismatch
                 and self.advisory_is_public)
+
+    @property
+    def can_reject(self) -> bool:
+        """By hand, once the advisory is withdrawn (normally it happens by itself, see follow.py)."""
+        return (self.can_follow and self.advisory.state == AdvisoryState.WITHDRAWN
+                and self.status in {"reserved", "published"} and self.account_status == "ready" and not self.mismatch)
+
+    @property
+    def follow_state(self) -> str:
+        return self.assignment.follow_state if self.assignment is not None else ""
+
+    @property
+    def follow_is_reject(self) -> bool:
+        return self.assignment is not None and self.assignment.follow_action == "reject"
 
     @property
     def can_record_elsewhere(self) -> bool:
@@ -79,6 +94,10 @@ def cve_panel_for(*, member: Membership, advisory: Advisory, error: str = "", me
     if assignment is not None and assignment.state == CveAssignmentState.RESERVING:
         if assignment.claimed_at >= clock.now() - STALE_CLAIM:
             status = "reserving"
+        elif assignment.reserve_attempted_at is not None:
+            status = "unconfirmed"  # the request died mid-way: the next reserve asks first
+    elif assignment is not None and assignment.state == CveAssignmentState.UNCONFIRMED:
+        status = "unconfirmed"
     elif assignment is not None and assignment.is_ours:
         status = assignment.state
         cve_id = assignment.cve_id
@@ -90,6 +109,7 @@ def cve_panel_for(*, member: Membership, advisory: Advisory, error: str = "", me
         advisory=advisory, status=status, cve_id=cve_id, assignment=assignment, account_status=account_status,
         remaining_quota=account.remaining_quota if account is not None else None,
         can_act=member.role in TRIAGE_ROLES and advisory.state != AdvisoryState.WITHDRAWN,
-        can_configure=member.role in SETTINGS_ROLES, mismatch=mismatch, error=error, message=message,
+        can_configure=member.role in SETTINGS_ROLES, can_follow=member.role in TRIAGE_ROLES, mismatch=mismatch,
+        error=error, message=message,
         elsewhere_value=elsewhere_value,
     )

@@ -12,9 +12,12 @@ logged or audited: entries say only whether it was replaced.
 """
 
 import logging
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from cvelib.cve_api import CveRecordValidationError
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -26,7 +29,14 @@ from vulndesk.audit.services import audit_record
 from vulndesk.core import clock
 from vulndesk.core.errors import Conflict, DomainError, NotAllowed, NotFound
 from vulndesk.cve import client, records, rules
-from vulndesk.cve.models import STALE_CLAIM, CnaAccount, CveAssignment, CveAssignmentState
+from vulndesk.cve.models import (
+    STALE_CLAIM,
+    CnaAccount,
+    CveAssignment,
+    CveAssignmentState,
+    RecordFollowAction,
+    RecordFollowState,
+)
 from vulndesk.organisations.models import SETTINGS_ROLES, TRIAGE_ROLES, Membership, Organisation
 
 logger = logging.getLogger("vulndesk.cve")
@@ -123,21 +133,48 @@ def _account(organisation_id: int, *, require_enabled: bool = True) -> CnaAccoun
 
 
 # --- reserve ---------------------------------------------------------------------------------------
+#
+# POST /cve-id is not idempotent: each call that CVE Services processes takes an ID from the
+# CNA's quota, and a gateway can lose the answer after it did. So the request is never repeated
+# blindly. Before it goes out, the IDs our CVE Services user reserved in a window before now are
+# listed and stored with the attempt (``reserve_seen_ids``, ``reserve_attempted_at``); when the
+# answer is lost, the same listing is asked again, and a new ID reserved by our user that no
+# advisory holds is the one the lost request reserved: it is adopted. Only when the listing shows
+# that nothing was reserved is the request sent again (bounded, with back-off). When CVE Services
+# cannot even be asked, the attempt stays recorded (state ``unconfirmed``) and the next reserve
+# asks before it sends anything.
 
-def _claim(advisory: Advisory, actor: Membership) -> CveAssignment:
+# How far back the listing looks: covers the time between our attempt and CVE Services' own
+# clock stamping the reservation, whatever the skew between the two clocks.
+RESERVE_WINDOW = timedelta(minutes=30)
+RESERVE_LISTING_LIMIT = 1000
+
+
+class _OutcomeUnknown(Exception):
+    """A reservation request may have been processed and CVE Services could not be asked."""
+
+
+def _claim(advisory: Advisory, actor: Membership) -> tuple[CveAssignment, bool]:
+    """Claim the advisory's reservation. Returns the assignment and whether an earlier attempt's
+    outcome must be found out first (a request that died mid-way, or an unconfirmed one)."""
     now = clock.now()
     with transaction.atomic():
         locked = Advisory.objects.select_for_update().get(pk=advisory.pk)
         if locked.state == AdvisoryState.WITHDRAWN:
             raise Conflict("A withdrawn advisory does not get a CVE ID.", field="cve_id")
         assignment = CveAssignment.objects.select_for_update().filter(advisory=locked).first()
+        pending = False
         if assignment is not None:
             stale = assignment.state == CveAssignmentState.RESERVING and assignment.claimed_at < now - STALE_CLAIM
-            if not stale and assignment.state != CveAssignmentState.ELSEWHERE:
+            unconfirmed = assignment.state == CveAssignmentState.UNCONFIRMED
+            if not stale and not unconfirmed and assignment.state != CveAssignmentState.ELSEWHERE:
                 if assignment.state == CveAssignmentState.RESERVING:
                     raise Conflict("A CVE ID is being reserved for this advisory right now.", field="cve_id")
                 raise Conflict(f"This advisory already has {assignment.cve_id}.", field="cve_id")
-        if locked.cve_id and (assignment is None or assignment.state != CveAssignmentState.RESERVING):
+            pending = (stale or unconfirmed) and assignment.reserve_attempted_at is not None
+        taking_over = assignment is not None and assignment.state in {CveAssignmentState.RESERVING,
+                                                                      CveAssignmentState.UNCONFIRMED}
+        if locked.cve_id and not taking_over:
             raise Conflict(f"This advisory already has {locked.cve_id}. Clear it in the advisory first to reserve a "
                            "new one.", field="cve_id")
         try:
@@ -149,15 +186,24 @@ def _claim(advisory: Advisory, actor: Membership) -> CveAssignment:
                 else:
                     assignment.state, assignment.cve_id, assignment.claimed_at = CveAssignmentState.RESERVING, "", now
                     assignment.updated_by_id = actor.user_id
+                    if not pending:
+                        assignment.reserve_attempted_at, assignment.reserve_seen_ids = None, []
                     assignment.save()
         except IntegrityError:  # another request claimed it between our read and write
             raise Conflict("A CVE ID is being reserved for this advisory right now.", field="cve_id") from None
-    return assignment
+    return assignment, pending
 
 
 def _release(assignment: CveAssignment) -> None:
+    """Give the claim up: nothing was reserved (CVE Services refused, or said so when asked)."""
     with transaction.atomic():
         CveAssignment.objects.filter(pk=assignment.pk, state=CveAssignmentState.RESERVING).delete()
+
+
+def _leave_unconfirmed(assignment: CveAssignment) -> None:
+    with transaction.atomic():
+        CveAssignment.objects.filter(pk=assignment.pk, state=CveAssignmentState.RESERVING).update(
+            state=CveAssignmentState.UNCONFIRMED)
 
 
 def _reserved_id(answer) -> tuple[str, int | None]:
@@ -166,21 +212,109 @@ def _reserved_id(answer) -> tuple[str, int | None]:
     try:
         cve_id = rules.cve_id_clean(str(first.get("cve_id", "")), current_year=clock.now().year)
     except rules.InvalidCveId:
-        raise client.CveServicesUnavailable("CVE Services answered the reservation without a valid CVE ID.") from None
+        # A 200 without a usable ID: the reservation may well have happened.
+        raise client.CveServicesAnswerLost("CVE Services answered the reservation without a valid CVE ID.") from None
     meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
     quota = meta.get("remaining_quota")
     return cve_id, quota if isinstance(quota, int) and quota >= 0 else None
 
 
+def _reserved_by_us(account: CnaAccount, since) -> list[dict]:
+    """Our CVE Services user's IDs still in the RESERVED state, reserved since ``since``."""
+    def listing(api):
+        rows = api.list_cves(year=str(since.year), state="RESERVED", reserved_gt=since)
+        return [row for row, _ in zip(rows, range(RESERVE_LISTING_LIMIT), strict=False)]
+
+    rows = client.call(account, listing, operation="list the CNA's reserved CVE IDs")
+    mine = []
+    for row in rows if isinstance(rows, list) else []:
+        requested_by = row.get("requested_by") if isinstance(row, dict) else None
+        if isinstance(requested_by, dict) and str(requested_by.get("user", "")).lower() == account.username.lower():
+            mine.append(row)
+    return mine
+
+
+def _record_attempt(account: CnaAccount, assignment: CveAssignment) -> None:
+    """Before a reservation request goes out: what our user holds already, stored with the time."""
+    now = clock.now()
+    seen = sorted({str(row.get("cve_id", "")) for row in _reserved_by_us(account, now - RESERVE_WINDOW)})
+    with transaction.atomic():
+        assignment.reserve_attempted_at, assignment.reserve_seen_ids = now, seen
+        assignment.save(update_fields=["reserve_attempted_at", "reserve_seen_ids"])
+
+
+def _reconcile(account: CnaAccount, assignment: CveAssignment) -> str | None:
+    """The ID the recorded attempt reserved, or None when CVE Services shows it reserved nothing.
+    Raises _OutcomeUnknown when CVE Services cannot be asked."""
+    since = assignment.reserve_attempted_at - RESERVE_WINDOW
+    try:
+        rows = _reserved_by_us(account, since)
+    except client.CveServicesError as error:
+        raise _OutcomeUnknown(error.message) from None
+    seen = set(assignment.reserve_seen_ids or [])
+    candidates = sorted((str(row.get("reserved", "")), str(row.get("cve_id", ""))) for row in rows
+                        if str(row.get("cve_id", "")) not in seen)
+    held = set(CveAssignment.objects.filter(organisation_id=assignment.organisation_id,
+                                            cve_id__in=[cve_id for _, cve_id in candidates])
+               .values_list("cve_id", flat=True))
+    for _, cve_id in candidates:
+        if cve_id in held:
+            continue
+        try:
+            return rules.cve_id_clean(cve_id, current_year=clock.now().year)
+        except rules.InvalidCveId:
+            continue
+    return None
+
+
+def _reserve_at_cve_services(account: CnaAccount, assignment: CveAssignment, *,
+                             pending: bool) -> tuple[str, int | None, bool]:
+    """Returns (CVE ID, remaining quota if known, whether it was found by asking after a lost
+    answer). Raises a CveServicesError when nothing was reserved, _OutcomeUnknown when that is not
+    known."""
+    if pending:
+        found = _reconcile(account, assignment)
+        if found:
+            return found, None, True
+    tries = max(1, int(getattr(settings, "CVE_SERVICES_TRIES", 3)))
+    backoff = float(getattr(settings, "CVE_SERVICES_BACKOFF_SECONDS", 0.5))
+    for attempt in range(1, tries + 1):
+        _record_attempt(account, assignment)
+        year = str(assignment.reserve_attempted_at.year)
+        try:
+            answer = client.call(account, lambda api, year=year: api.reserve(1, False, year),
+                                 operation="reserve a CVE ID", retry=False)
+            cve_id, remaining = _reserved_id(answer)
+            return cve_id, remaining, False
+        except client.CveServicesAnswerLost as lost:
+            found = _reconcile(account, assignment)
+            logger.warning("cve.reserve_answer_lost organisation=%s advisory=%s attempt=%s found=%s",
+                           assignment.organisation_id, assignment.advisory_id, attempt, bool(found))
+            if found:
+                return found, None, True
+            if attempt == tries:
+                raise client.CveServicesUnavailable(
+                    f"{lost.message} This happened {tries} times in a row; CVE Services shows that no ID was "
+                    "reserved. Try again later.") from None
+        time.sleep(backoff * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def cve_id_reserve(*, advisory: Advisory, actor: Membership) -> CveAssignment:
-    """Reserve one CVE ID for this year at CVE Services and give it to the advisory."""
+    """Reserve one CVE ID for this year at CVE Services and give it to the advisory. Never takes
+    a second ID for one advisory, even when answers are lost (see above)."""
     _check(actor, advisory.organisation_id, TRIAGE_ROLES)
     account = _account(advisory.organisation_id)
-    assignment = _claim(advisory, actor)
-    year = clock.now().year
+    assignment, pending = _claim(advisory, actor)
     try:
-        answer = client.call(account, lambda api: api.reserve(1, False, str(year)), operation="reserve a CVE ID")
-        cve_id, remaining = _reserved_id(answer)
+        cve_id, remaining, reconciled = _reserve_at_cve_services(account, assignment, pending=pending)
+    except _OutcomeUnknown as unknown:
+        _leave_unconfirmed(assignment)
+        logger.error("cve.reserve_unconfirmed organisation=%s advisory=%s", advisory.organisation_id, advisory.pk)
+        raise client.CveServicesUnavailable(
+            "CVE Services did not answer the reservation, and could not be asked whether it reserved an ID "
+            f"({unknown}). Press Reserve again later: it first asks CVE Services, and adopts the ID if one was "
+            "reserved, so no second ID is taken.") from None
     except BaseException:
         _release(assignment)
         raise
@@ -193,15 +327,19 @@ def cve_id_reserve(*, advisory: Advisory, actor: Membership) -> CveAssignment:
             assignment.reserved_at = assignment.claimed_at = now
             assignment.record_published_at = assignment.record_updated_at = None
             assignment.last_container = None
+            assignment.reserve_seen_ids = []
             assignment.save()
             if remaining is not None:
                 CnaAccount.objects.filter(pk=account.pk).update(remaining_quota=remaining)
+            data = {"cve_id": cve_id, "advisory": advisory.identifier}
+            if reconciled:
+                data["found_after_lost_answer"] = True
             _audit("cve.reserve", actor=actor, organisation_id=advisory.organisation_id, target_type="advisory",
-                   target_id=advisory.pk, cve_id=cve_id, advisory=advisory.identifier)
+                   target_id=advisory.pk, **data)
     except DomainError as error:
         _release(assignment)
         logger.error("cve.reserve_not_recorded organisation=%s advisory=%s cve_id=%s",
-                            advisory.organisation_id, advisory.pk, cve_id)
+                     advisory.organisation_id, advisory.pk, cve_id)
         raise Conflict(f"CVE Services reserved {cve_id} for your CNA, but it could not be given to this advisory: "
                        f"{error.message} The ID stays reserved at CVE Services.", field="cve_id") from None
     return assignment
@@ -219,6 +357,9 @@ def cve_id_record_elsewhere(*, advisory: Advisory, actor: Membership, cve_id: st
     if assignment is not None and assignment.state != CveAssignmentState.ELSEWHERE:
         if assignment.state == CveAssignmentState.RESERVING:
             raise Conflict("A CVE ID is being reserved for this advisory right now.", field="cve_id")
+        if assignment.state == CveAssignmentState.UNCONFIRMED:
+            raise Conflict("CVE Services may have reserved an ID for this advisory. Press Reserve to find out "
+                           "first; it takes no second ID.", field="cve_id")
         raise Conflict(f"This advisory has {assignment.cve_id}, reserved through CVE Services by your CNA; it cannot "
                        "be replaced here.", field="cve_id")
     previous = advisory.cve_id
@@ -253,20 +394,25 @@ def _require_public(advisory: Advisory) -> None:
     """The record describes what is public: the advisory must be published, and the record is
     built from its published revision only (``records.cna_container``)."""
     if advisory.state == AdvisoryState.WITHDRAWN:
-        raise Conflict("The advisory is withdrawn. Reject the CVE record at CVE Services instead.", field="state")
+        raise Conflict("The advisory is withdrawn: its CVE ID is rejected instead (the CVE panel shows how far "
+                       "that got).", field="state")
     if not advisory.is_public or advisory.state not in {AdvisoryState.PUBLISHED, AdvisoryState.UPDATED} \
             or not advisory.public_document:
         raise Conflict("Publish the advisory first: the CVE record makes the vulnerability public, so it is built "
                        "from the published advisory only.", field="state")
 
 
-def _container(account: CnaAccount, advisory: Advisory) -> dict:
+def _organisation_uuid(account: CnaAccount) -> str:
     org = client.call(account, lambda api: api.show_org(), operation="read the CNA's organisation",
                       subject=f"the CNA short name {account.short_name!r}")
     organisation_uuid = str(org.get("UUID", "")) if isinstance(org, dict) else ""
     if not organisation_uuid:
         raise client.CveServicesUnavailable("CVE Services did not say which organisation id the CNA has.")
-    container = records.cna_container(advisory=advisory, organisation_uuid=organisation_uuid)
+    return organisation_uuid
+
+
+def _container(account: CnaAccount, advisory: Advisory) -> dict:
+    container = records.cna_container(advisory=advisory, organisation_uuid=_organisation_uuid(account))
     records.container_check(container)
     return container
 
@@ -316,6 +462,7 @@ def cve_record_publish(*, advisory: Advisory, actor: Membership) -> CveAssignmen
         assignment.state = CveAssignmentState.PUBLISHED
         assignment.record_published_at = assignment.record_updated_at = now
         assignment.last_container, assignment.updated_by_id = container, actor.user_id
+        assignment.record_revision = advisory.revision
         assignment.save()
         _audit("cve.publish", actor=actor, organisation_id=advisory.organisation_id, target_type="advisory",
                target_id=advisory.pk, cve_id=assignment.cve_id, advisory=advisory.identifier,
@@ -339,6 +486,11 @@ def cve_record_update(*, advisory: Advisory, actor: Membership) -> CveAssignment
         assignment = CveAssignment.objects.select_for_update().get(pk=assignment.pk)
         assignment.record_updated_at = clock.now()
         assignment.last_container, assignment.updated_by_id = container, actor.user_id
+        assignment.record_revision = advisory.revision
+        if assignment.follow_action != RecordFollowAction.REJECT:
+            # Done by hand: whatever the automatic update still had to do (or failed at) is done.
+            assignment.follow_state, assignment.follow_error = RecordFollowState.IN_STEP, ""
+            assignment.follow_due_at, assignment.follow_attempts = None, 0
         assignment.save()
         _audit("cve.update", actor=actor, organisation_id=advisory.organisation_id, target_type="advisory",
                target_id=advisory.pk, cve_id=assignment.cve_id, advisory=advisory.identifier,

@@ -12,5 +12,6 @@ urlpatterns = [
     path("advisories/<str:identifier>/reserve/", views.cve_reserve_view, name="reserve"),
     path("advisories/<str:identifier>/publish/", views.cve_publish_view, name="publish"),
     path("advisories/<str:identifier>/update/", views.cve_update_view, name="update"),
+    path("advisories/<str:identifier>/reject/", views.cve_reject_view, name="reject"),
     path("advisories/<str:identifier>/assigned-elsewhere/", views.cve_record_elsewhere_view, name="record_elsewhere"),
 ]

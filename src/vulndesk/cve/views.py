@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from vulndesk.advisories.selectors import advisory_for_member
 from vulndesk.core.errors import DomainError
-from vulndesk.cve import selectors, services
+from vulndesk.cve import follow, selectors, services
 from vulndesk.cve.forms import CnaAccountForm, CveIdElsewhereForm
 from vulndesk.organisations.access import member_view
 from vulndesk.organisations.models import SETTINGS_ROLES, TRIAGE_ROLES
@@ -138,6 +138,14 @@ def cve_update_view(request, member, identifier):
     return _act(request, member, identifier,
                 lambda advisory: services.cve_record_update(advisory=advisory, actor=member),
                 lambda assignment: f"The CVE record of {assignment.cve_id} is updated.")
+
+
+@member_view(*TRIAGE_ROLES)
+@require_POST
+def cve_reject_view(request, member, identifier):
+    return _act(request, member, identifier,
+                lambda advisory: follow.cve_id_reject(advisory=advisory, actor=member),
+                lambda assignment: f"{assignment.cve_id} is rejected at CVE Services.")
 
 
 @member_view(*TRIAGE_ROLES)

@@ -1,13 +1,21 @@
 """Writes for organisations and memberships."""
 
-from django.db import transaction
+import logging
+import smtplib
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
 
 from vulndesk.accounts.models import User
-from vulndesk.accounts.services import user_create
+from vulndesk.accounts.services import user_for_invitation
 from vulndesk.audit.services import audit_record
 from vulndesk.core import clock
 from vulndesk.core.errors import Conflict, NotAllowed, NotFound
+from vulndesk.organisations.mails import member_added_mail
 from vulndesk.organisations.models import Membership, Organisation, Role
+from vulndesk.organisations.selectors import membership_is_invited
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -114,15 +122,59 @@ def membership_remove(*, membership: Membership, actor: Membership, ip_address: 
     membership.delete()
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class MemberInvitation:
+    membership: Membership
+    mail_sent: bool
+
+
 def member_invite(*, organisation: Organisation, email: str, name: str, role: str, actor: Membership,
-                  ip_address: str | None = None) -> tuple[Membership, str | None]:
-    """Add a person by e-mail: an existing user joins; a new one is created with a one-time
-    password (returned, to hand over out of band). Returns (membership, password or None)."""
+                  ip_address: str | None = None) -> MemberInvitation:
+    """Add a person by e-mail and mail them (``organisations.mails``).
+
+    The result is the same whether the address already had an account, so an owner of one
+    organisation cannot use this form to learn who has an account on this vulndesk (ASVS V6.3.7).
+    A new person's account is created without a usable password (and without hashing anything,
+    so the two paths also take about the same time); they choose one through the mailed link.
+    The typed name is only a default for a new account: an existing person's name is theirs."""
     _require_owner(actor, organisation.pk)
-    user = User.objects.filter(email=email.strip().lower()).first()
-    password = None
-    if user is None:
-        user, password = user_create(email=email, name=name)
-    membership = membership_add(organisation=organisation, user=user, role=role, actor=actor)
-    return membership, password
+    email = email.strip().lower()
+    try:
+        with transaction.atomic():
+            user = user_for_invitation(email=email, name=name)
+            membership = (Membership.objects.select_related("user", "organisation")
+                          .filter(organisation=organisation, user=user).first())
+            if membership is None:
+                membership = membership_add(organisation=organisation, user=user, role=role, actor=actor)
+            elif membership_is_invited(membership):
+                # Added before and not logged in since (the link may have expired): mail again.
+                # Decided on what the members page shows, so it tells the owner nothing new.
+                audit_record(action="membership.invite_again", organisation_id=organisation.pk,
+                             actor_id=actor.user_id, actor_label=str(actor.user), target_type="user",
+                             target_id=user.pk, ip_address=ip_address)
+            else:
+                raise Conflict("This person is already a member of the organisation.", field="email")
+    except IntegrityError:  # the same address added at the same moment by another request
+        raise Conflict("This address was just added by someone else; reload the page.", field="email") from None
+    try:
+        member_added_mail(membership=membership, added_by=actor).send()
+    except (smtplib.SMTPException, OSError) as error:
+        # Logged by ids only: the address is personal data (and the log must not reveal which mail it was).
+        logger.warning("member mail for membership %s of organisation %s not sent: %s", membership.pk,
+                       organisation.pk, type(error).__name__)
+        return MemberInvitation(membership=membership, mail_sent=False)
+    logger.info("member mail for membership %s of organisation %s sent", membership.pk, organisation.pk)
+    return MemberInvitation(membership=membership, mail_sent=True)
+
+
+@transaction.atomic
+def invitation_accept(*, user: User, password: str, ip_address: str | None = None) -> User:
+    """The invited person chose their password (already checked against the password rules by
+    the form). Setting it changes the password hash, which ends the link."""
+    if user.has_usable_password():
+        raise Conflict("This account already has a password; log in instead.")
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(action="auth.invitation_accept", actor_id=user.pk, actor_label=user.email, target_type="user",
+                 target_id=user.pk, ip_address=ip_address)
+    return user

@@ -12,4 +12,6 @@ urlpatterns = [
     path("o/<slug:organisation>/members/<int:membership_id>/products/", views.member_products_view,
          name="member_products"),
     path("o/<slug:organisation>/members/<int:membership_id>/remove/", views.member_remove_view, name="member_remove"),
+    # The token is the authorisation (organisations/mails.py); the view checks it before anything else.
+    path("invitation/<str:uidb64>/<str:token>/", views.invitation_view, name="invitation"),
 ]

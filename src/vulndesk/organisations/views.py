@@ -2,14 +2,19 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from vulndesk.core.errors import DomainError
 from vulndesk.core.public import public_view
-from vulndesk.core.ratelimit import client_ip
+from vulndesk.core.ratelimit import client_ip, rate_limit_hit, too_many_requests
 from vulndesk.organisations import selectors, services
 from vulndesk.organisations.access import member_view
-from vulndesk.organisations.forms import MemberAddForm, MemberProductsForm, MemberRoleForm
+from vulndesk.organisations.forms import (
+    InvitationPasswordForm,
+    MemberAddForm,
+    MemberProductsForm,
+    MemberRoleForm,
+)
 from vulndesk.organisations.models import SETTINGS_ROLES, Role
 
 
@@ -29,16 +34,18 @@ def organisations_view(request):
     return render(request, "organisations/choose.html", {"memberships": memberships})
 
 
-def _members_page(request, member, *, add_form=None, new_password=None, status=200):
+def _members_page(request, member, *, add_form=None, status=200):
     products = selectors.products_of_organisation(member=member)
     rows = selectors.memberships_for_settings(member=member)
     for row in rows:
+        # Showing an existing account's own name at once would tell that it existed.
+        row.is_invited = selectors.membership_is_invited(row)
         row.role_form = MemberRoleForm(initial={"role": row.role}, prefix=f"m{row.pk}")
         row.products_form = MemberProductsForm(initial={"products": [p.pk for p in row.products.all()]},
                                                products=products, prefix=f"p{row.pk}")
     response = render(request, "organisations/members.html", {
         "member": member, "organisation": member.organisation, "rows": rows, "nav": "members",
-        "add_form": add_form or MemberAddForm(), "new_password": new_password, "can_edit": member.role == Role.OWNER,
+        "add_form": add_form or MemberAddForm(), "can_edit": member.role == Role.OWNER,
         "roles": Role,
     }, status=status)
     response["Cache-Control"] = "no-store"
@@ -62,15 +69,19 @@ def member_add_view(request, member):
     if not form.is_valid():
         return _members_page(request, member, add_form=form, status=422)
     try:
-        membership, password = services.member_invite(
+        invitation = services.member_invite(
             organisation=member.organisation, actor=member, ip_address=client_ip(request), **form.cleaned_data)
     except DomainError as error:
         form.add_error(error.field if error.field in form.fields else None, error.message)
         return _members_page(request, member, add_form=form, status=422)
-    if password:
-        # Shown once, on this response only; never stored in the session or a flash message.
-        return _members_page(request, member, new_password=(membership.user.email, password))
-    flash.success(request, f"{membership.user.email} added as {membership.get_role_display()}.")
+    # The same words whether or not the address had an account: the page must not tell.
+    email, role = invitation.membership.user.email, invitation.membership.get_role_display()
+    if invitation.mail_sent:
+        flash.success(request, f"Invitation sent to {email}. They are a member as {role}; the mail tells them how "
+                               "to log in.")
+    else:
+        flash.error(request, f"{email} was added as {role}, but the mail server refused the invitation mail. "
+                             "Remove them and add them again once mail works.")
     return _back(member)
 
 
@@ -113,3 +124,41 @@ def member_remove_view(request, member, membership_id):
     except DomainError as error:
         flash.error(request, error.message)
     return _back(member)
+
+
+# --- the invited person's set-password link ----------------------------------------------------
+
+INVITATION_SCOPE = "invitation"
+
+
+def _private(response):
+    # The URL carries the token: no cache keeps the page, no Referer carries the URL away.
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@public_view
+@require_http_methods(["GET", "POST"])
+def invitation_view(request, uidb64, token):
+    """GET shows the form and changes nothing (mail scanners open links); POST sets the password."""
+    decision = rate_limit_hit(scope=INVITATION_SCOPE, ident=client_ip(request))
+    if not decision.allowed:
+        return _private(too_many_requests(request, decision.retry_after))
+    user = selectors.user_for_invitation(uidb64=uidb64, token=token)
+    if user is None:
+        return _private(render(request, "organisations/invitation_gone.html", status=404))
+    form = InvitationPasswordForm(user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.invitation_accept(user=user, password=form.cleaned_data["new_password1"],
+                                       ip_address=client_ip(request))
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            flash.success(request, "Your password is set. Log in with it; next you set up two-factor "
+                                   "authentication with an authenticator app.")
+            return redirect("accounts:login")
+    return _private(render(request, "organisations/invitation.html", {"form": form, "invited": user},
+                           status=422 if form.errors else 200))

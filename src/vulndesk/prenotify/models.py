@@ -4,14 +4,25 @@ advisory before it is public, the private expiring links they get, and every vie
 A link is a 256-bit token whose SHA-256 alone is stored (``tokens``); the recipient's name and
 address are copied onto the pre-notification when it is sent, so the record of who was told
 what survives edits to, or removal of, the contact.
+
+Contacts' names, addresses and PGP notes, and the recipients copied from them, are sealed with
+the organisation's data key (``organisations.sealing``): who is told about an embargoed
+vulnerability is as sensitive as the vulnerability. An address is unique per organisation
+through ``email_index``, a keyed hash of the lower-cased address (it tells which rows share an
+address, never the address).
 """
+
+import hashlib
+import hmac
+import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 
 from vulndesk.advisories.models import Advisory
+from vulndesk.organisations import keys
 from vulndesk.organisations.models import Organisation
+from vulndesk.organisations.sealing import SealedModel, SealedText
 
 
 class ContactKind(models.TextChoices):
@@ -23,36 +34,59 @@ class ContactKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class DownstreamContact(models.Model):
+def contact_email_index(*, organisation_id: int, email: str) -> str:
+    """The keyed hash that keeps an address unique per organisation without storing it."""
+    return hmac.new(keys.search_key(organisation_id), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+class DownstreamContact(SealedModel):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="downstream_contacts")
-    name = models.CharField(max_length=200)
-    email = models.EmailField(max_length=254)
-    kind = models.CharField(max_length=16, choices=ContactKind.choices)
+    # Names the row in the sealing's associated data (set before the first save, unlike the pk).
+    seal_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sealed_contact = models.TextField(default="", blank=True)
+    name = SealedText("sealed_contact", "name")  # at most 200 characters (services.py)
+    email = SealedText("sealed_contact", "email")  # at most 254 characters
     # Free text for the team: a key fingerprint, where the key lives, how they like mail.
-    pgp_note = models.TextField(blank=True, max_length=10_000)
+    pgp_note = SealedText("sealed_contact", "pgp_note")  # at most 10,000 characters
+    email_index = models.CharField(max_length=64, default="", editable=False)
+    kind = models.CharField(max_length=16, choices=ContactKind.choices)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
+    sealed_columns = ("sealed_contact",)
+    derived_sealing_columns = ("email_index",)
+
     class Meta:
-        ordering = ["name", "id"]
+        ordering = ["id"]  # by name in Python (selectors): the names are sealed
         constraints = [
-            models.UniqueConstraint(Lower("email"), models.F("organisation"), name="downstream_contact_email_once"),
+            models.UniqueConstraint(fields=["organisation", "email_index"], name="downstream_contact_email_once"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}> ({self.get_kind_display()})"
 
+    def sealing_organisation_id(self) -> int:
+        return self.organisation_id
 
-class PreNotification(models.Model):
+    def sealing_aad(self, column: str) -> str:
+        return f"downstream_contact:{self.organisation_id}:{self.seal_id}:{column}"
+
+    def after_sealing(self, columns: set[str]) -> None:
+        if "sealed_contact" in columns:
+            self.email_index = contact_email_index(organisation_id=self.organisation_id, email=self.email)
+
+
+class PreNotification(SealedModel):
     """One advisory shared with one recipient through one private link."""
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     advisory = models.ForeignKey(Advisory, on_delete=models.CASCADE, related_name="prenotifications")
     contact = models.ForeignKey(DownstreamContact, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="prenotifications")
-    # As sent: the contact may be edited or removed later.
-    recipient_name = models.CharField(max_length=200)
-    recipient_email = models.EmailField(max_length=254)
+    # As sent: the contact may be edited or removed later. Sealed like the contact.
+    sealed_recipient = models.TextField(default="", blank=True)
+    recipient_name = SealedText("sealed_recipient", "name")
+    recipient_email = SealedText("sealed_recipient", "email")
     recipient_kind = models.CharField(max_length=16, choices=ContactKind.choices)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField()
@@ -71,8 +105,17 @@ class PreNotification(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["advisory", "created_at"], name="prenotification_advisory")]
 
+    sealed_columns = ("sealed_recipient",)
+
     def __str__(self) -> str:
         return f"pre-notification {self.pk} of advisory {self.advisory_id}"
+
+    def sealing_organisation_id(self) -> int:
+        return self.organisation_id
+
+    def sealing_aad(self, column: str) -> str:
+        # The token hash is unique and set before the first save.
+        return f"prenotification:{self.organisation_id}:{self.token_hash}:{column}"
 
 
 class EmbargoView(models.Model):

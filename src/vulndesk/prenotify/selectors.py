@@ -22,11 +22,13 @@ RECENT_VIEWS_TOTAL = 1000
 
 def contacts_queryset(*, member: Membership) -> QuerySet[DownstreamContact]:
     """For form fields that validate a choice against the organisation's contacts."""
-    return DownstreamContact.objects.filter(organisation_id=member.organisation_id).order_by("name", "id")
+    return DownstreamContact.objects.filter(organisation_id=member.organisation_id).order_by("id")
 
 
 def contacts_for_member(*, member: Membership) -> list[DownstreamContact]:
-    return list(contacts_queryset(member=member)[:MAX_CONTACTS])
+    """By name, sorted here: names are sealed, so the database cannot sort them."""
+    rows = list(contacts_queryset(member=member)[:MAX_CONTACTS])
+    return sorted(rows, key=lambda contact: (contact.name.casefold(), contact.pk))
 
 
 def contact_for_member(*, member: Membership, contact_id: int) -> DownstreamContact:

@@ -38,7 +38,13 @@ from vulndesk.core.errors import DomainError, NotAllowed, NotFound
 from vulndesk.organisations.models import SETTINGS_ROLES, TRIAGE_ROLES, Membership, Organisation
 from vulndesk.prenotify.links import link_expiry
 from vulndesk.prenotify.mails import prenotification_mail
-from vulndesk.prenotify.models import ContactKind, DownstreamContact, EmbargoView, PreNotification
+from vulndesk.prenotify.models import (
+    ContactKind,
+    DownstreamContact,
+    EmbargoView,
+    PreNotification,
+    contact_email_index,
+)
 from vulndesk.prenotify.tokens import embargo_token_hash, embargo_token_new
 
 logger = logging.getLogger(__name__)
@@ -117,7 +123,9 @@ def _clean_kind(value: str) -> str:
 
 
 def _email_taken(organisation_id: int, email: str, *, exclude_id: int | None = None) -> bool:
-    rows = DownstreamContact.objects.filter(organisation_id=organisation_id, email__iexact=email)
+    # Addresses are sealed: they are compared through their keyed hash (models.contact_email_index).
+    rows = DownstreamContact.objects.filter(
+        organisation_id=organisation_id, email_index=contact_email_index(organisation_id=organisation_id, email=email))
     if exclude_id is not None:
         rows = rows.exclude(pk=exclude_id)
     return rows.exists()

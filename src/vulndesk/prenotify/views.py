@@ -1,7 +1,9 @@
 """Pre-notification pages. Staff: the downstream-contacts settings page (owners and security
 managers) and the advisory's pre-notification panel (triage roles). Recipients: the private
 embargo link, public by design, rate-limited per address, with no caching, no Referer and no
-indexing, and 404 once the link is expired, revoked or the advisory is public."""
+indexing, and 404 once the link is expired, revoked or the advisory is public. Opening the link
+shows a button; only pressing it shows the draft and is logged as a view, so mail scanners that
+fetch every link in a mail do not fill the view log."""
 
 import math
 
@@ -9,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages as flash
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from vulndesk.advisories.selectors import advisory_for_member
@@ -192,9 +195,18 @@ def _gone(request, advisory=None):
     return _private(render(request, "prenotify/embargo_gone.html", context, status=404))
 
 
+# Not Django's CSRF check: the 256-bit token in the path is the whole authority here, as it is
+# for the GET. No cookie or session is involved, so a forged cross-site POST achieves nothing its
+# author could not do alone (they would need the token, and with it they could open the draft
+# themselves). Django's check would also refuse every honest POST: the page sends
+# ``Referrer-Policy: no-referrer``, so browsers send ``Origin: null`` with the form.
 @public_view
-@require_GET
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
 def embargo_view(request, token):
+    """GET (which mail scanners and link previews also do) shows what the link is and a "Show the
+    advisory" button, and records nothing; only that button's POST shows the draft and counts as
+    a view. Both are rate-limited together and answer 404 once the link is closed."""
     limit, window = getattr(settings, "RATE_LIMITS", {}).get(EMBARGO_VIEW_SCOPE, EMBARGO_VIEW_DEFAULT_LIMIT)
     decision = rate_limit_hit(scope=EMBARGO_VIEW_SCOPE, ident=client_ip(request), limit=limit, window=window)
     if not decision.allowed:
@@ -213,10 +225,13 @@ def embargo_view(request, token):
         return _gone(request, advisory)
     if status != LinkStatus.ACTIVE:
         return _gone(request)
+    context = {
+        "prenotification": row, "advisory": advisory, "organisation": advisory.organisation,
+        "expires_at": effective_expiry(expires_at=row.expires_at, embargo_until=advisory.embargo_until),
+    }
+    if request.method == "GET":
+        return _private(render(request, "prenotify/embargo_open.html", context))
     services.embargo_view_record(prenotification=row, ip_address=client_ip(request),
                                  user_agent=request.META.get("HTTP_USER_AGENT", ""))
-    return _private(render(request, "prenotify/embargo.html", {
-        "prenotification": row, "advisory": advisory, "organisation": advisory.organisation,
-        "affected": selectors.affected_packages_for_embargo(prenotification=row),
-        "expires_at": effective_expiry(expires_at=row.expires_at, embargo_until=advisory.embargo_until),
-    }))
+    context["affected"] = selectors.affected_packages_for_embargo(prenotification=row)
+    return _private(render(request, "prenotify/embargo.html", context))
