@@ -11,9 +11,12 @@ mailbox (an aiosmtpd sink that counts the acknowledgements).
 Phases (each message from its own sender, per-sender and per-IP limits lifted for the run):
 
 * ``plain``: N plain-text reports. Target: >= 100 messages/s on 2 cores.
-* ``mixed``: N messages of mixed shapes: 70 % plain, 20 % HTML-only, 10 % with a 1 MB attachment
-  (a log file, checked by content like a web upload). PGP messages come with the PGP work
-  (``--pgp-percent`` is reserved for them and refused until then).
+* ``mixed``: N messages of mixed shapes: 20 % HTML-only, 10 % with a 1 MB attachment (a log file,
+  checked by content like a web upload), ``--pgp-percent`` (default 10 %) PGP/MIME, the rest plain.
+  A PGP message is what Thunderbird sends: encrypted to the organisation's key and signed by the
+  reporter (RFC 3156 sections 4 and 6.2), the reporter's public key attached inside; every third
+  one is inline PGP instead. vulndesk decrypts it, checks the signature, keeps the key and
+  answers with an acknowledgement encrypted to it; the sink counts those separately.
 * ``big``: a few messages near the size limit, to show that memory follows the size limit, not
   the number of messages.
 
@@ -66,6 +69,13 @@ product = product_create(organisation=organisation, name="Bench Web", slug="web"
 user, _ = user_create(email="owner@bench.example", name="Owner", password="Tangerine-Walrus-Oboe-Quilt-7731")
 owner = membership_add(organisation=organisation, user=user, role="owner")
 intake_address_add(actor=owner, local_part="security", domain="{domain}", product=product)
+
+import os
+from pathlib import Path
+from vulndesk.pgp.services import organisation_key_generate
+key = organisation_key_generate(organisation=organisation, actor=owner, name="Bench security team",
+                                email="security@{domain}", years=1)
+Path(os.environ["VULNDESK_DATA_DIR"], "organisation-key.asc").write_text(key.public_key)
 """.replace("{domain}", DOMAIN)
 
 
@@ -93,12 +103,13 @@ def memory_of(pid: int) -> dict[str, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (load-independent, unlike wall time)."""
+    """User + system CPU time of a process so far (load-independent, unlike wall time), with its
+    finished children's (the gpg runs of OpenPGP mail; gpg-agent is a daemon and not counted)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> str:
@@ -112,6 +123,7 @@ class Sink:
         from aiosmtpd.controller import Controller
 
         self.count = 0
+        self.encrypted = 0
         self.lock = threading.Lock()
         self.last_at = 0.0
         self.port = free_port()
@@ -122,6 +134,7 @@ class Sink:
                 if b"Auto-Submitted: auto-replied" in envelope.content:
                     with sink.lock:
                         sink.count += 1
+                        sink.encrypted += b"multipart/encrypted" in envelope.content[:4096]
                         sink.last_at = time.perf_counter()
                 return "250 OK"
 
@@ -137,7 +150,55 @@ class Sink:
         return False
 
 
-def build_messages(shape: str, count: int, rng: random.Random, start: int, size_limit: int) -> list[tuple[str, bytes]]:
+class Reporters:
+    """The reporters' mail program for PGP messages: a few key pairs in their own GNUPGHOME
+    (python-gnupg on the real gpg), the organisation's public key imported."""
+
+    def __init__(self, organisation_key: str, count: int = 4):
+        import gnupg
+
+        self.home = Path(tempfile.mkdtemp(prefix="vd-bench-rep-"))
+        self.home.chmod(0o700)
+        self.gpg = gnupg.GPG(gnupghome=str(self.home), options=["--trust-model", "always"])
+        self.organisation = self.gpg.import_keys(organisation_key).fingerprints[0]
+        self.keys = []
+        for n in range(count):
+            fingerprint = self.gpg.gen_key(
+                "Key-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\nSubkey-Type: ecdh\nSubkey-Curve: cv25519\n"
+                f"Subkey-Usage: encrypt\nName-Real: Bench Reporter {n}\nName-Email: pgp{n}@reporters.example\n"
+                "Expire-Date: 0\n%no-protection\n%commit\n").fingerprint
+            self.keys.append((fingerprint, self.gpg.export_keys(fingerprint, armor=True)))
+
+    def encrypt(self, data: bytes, signer: str) -> str:
+        return str(self.gpg.encrypt(data, [self.organisation], sign=signer, always_trust=True, armor=True))
+
+    def close(self) -> None:
+        subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"], capture_output=True,
+                       check=False)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def pgp_message(message: EmailMessage, text: str, reporters: Reporters, n: int) -> bytes:
+    """``message``'s headers over a PGP/MIME (or, every third one, inline PGP) body."""
+    fingerprint, public_key = reporters.keys[n % len(reporters.keys)]
+    if n % 3 == 2:
+        message.set_content(f"Hello,\n\n{reporters.encrypt(text.encode(), fingerprint).strip()}\n\n{public_key}")
+        return message.as_bytes(policy=SMTP_POLICY)
+    inner = EmailMessage(policy=SMTP_POLICY)
+    inner.set_content(text)
+    inner.add_attachment(public_key.encode(), maintype="application", subtype="pgp-keys", filename="key.asc")
+    del inner["MIME-Version"]
+    armored = reporters.encrypt(inner.as_bytes(policy=SMTP_POLICY), fingerprint)
+    head = message.as_bytes(policy=SMTP_POLICY).split(b"\r\n\r\n", 1)[0]
+    head = b"\r\n".join(line for line in head.split(b"\r\n") if not line.lower().startswith(b"content-"))
+    return (head + b'\r\nContent-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="e"\r\n\r\n'
+            b"--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--e\r\n"
+            b'Content-Type: application/octet-stream; name="encrypted.asc"\r\n\r\n'
+            + armored.strip().encode() + b"\r\n--e--\r\n")
+
+
+def build_messages(shape: str, count: int, rng: random.Random, start: int, size_limit: int,
+                   pgp_percent: int = 0, reporters: Reporters | None = None) -> list[tuple[str, bytes]]:
     attachment = ("".join(f"{n:08d} GET /search?q=%27+OR+1%3D1-- 200 1532 bytes\n" for n in range(20_000)))
     attachment = attachment[: 1024 * 1024]
     messages = []
@@ -151,13 +212,18 @@ def build_messages(shape: str, count: int, rng: random.Random, start: int, size_
         message["Date"] = "Mon, 23 Nov 2026 09:00:00 +0000"
         kind = shape
         if shape == "mixed":
-            kind = rng.choices(["plain", "html", "attachment"], weights=[70, 20, 10])[0]
+            kind = rng.choices(["plain", "html", "attachment", "pgp"], weights=[70 - pgp_percent, 20, 10,
+                                                                                 pgp_percent])[0]
         text = (f"Hello,\n\nthe q parameter of /search reaches the SQL query unescaped (report {n}).\n\n"
                 "Steps:\n1. GET /search?q=' OR 1=1--\n2. All rows come back.\n\nImpact: read any row.\n\n-- \nReporter\n")
         if kind == "html":
             message.set_content(f"<html><body><p>Hello,</p><p>the <b>q</b> parameter reaches SQL (report {n}).</p>"
                                 "<ol><li>GET /search?q=' OR 1=1--</li><li>All rows come back.</li></ol>"
                                 "<script>ignored()</script></body></html>", subtype="html")
+        elif kind == "pgp" and reporters is not None:
+            message.set_content(text)
+            messages.append((sender, pgp_message(message, text, reporters, n)))
+            continue
         elif kind == "big":
             message.set_content(text)
             message.add_attachment(rng.randbytes(int(size_limit * 0.7)), maintype="application",
@@ -212,14 +278,14 @@ def main() -> int:
                         help="db_worker processes (default 1, as `vulndesk serve` starts; 0 measures storing only).")
     parser.add_argument("--big", type=int, default=6, help="Messages near the size limit in the last phase (6).")
     parser.add_argument("--phases", default="plain,mixed,big", help="Which phases to run (plain,mixed,big).")
-    parser.add_argument("--pgp-percent", type=int, default=0,
-                        help="Share of PGP/MIME messages in the mixed phase: reserved for the PGP work.")
+    parser.add_argument("--pgp-percent", type=int, default=10,
+                        help="Share (%%) of OpenPGP messages in the mixed phase, 0-70, taken from the plain ones "
+                             "(default 10; 0 for the shapes of earlier runs).")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary data directory.")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    if args.pgp_percent:
-        log("PGP messages are not measured yet: they come with the PGP part of issue 11.")
-        return 2
+    if not 0 <= args.pgp_percent <= 70:
+        parser.error("--pgp-percent must be between 0 and 70")
 
     data_dir = Path(tempfile.mkdtemp(prefix="vulndesk-bench-mail-"))
     sink = Sink()
@@ -241,12 +307,15 @@ def main() -> int:
         environment.pop(name, None)
     vulndesk = [sys.executable, "-m", "vulndesk.cli"]
     processes: dict[str, subprocess.Popen] = {}
+    reporters: Reporters | None = None
     try:
         log(f"data: {data_dir}")
         started = time.perf_counter()
         subprocess.run([*vulndesk, "migrate", "-v0"], env=environment, check=True)
         subprocess.run([sys.executable, "-c", SETUP], env=environment, check=True)
         log(f"database migrated and set up in {time.perf_counter() - started:.1f} s")
+        if args.pgp_percent:
+            reporters = Reporters((data_dir / "organisation-key.asc").read_text())
 
         processes["smtpd"] = subprocess.Popen([*vulndesk, "smtpd", "--port", str(smtp_port)], env=environment,
                                               stdout=subprocess.PIPE, text=True)
@@ -261,11 +330,12 @@ def main() -> int:
         size_limit = 25 * 1024 * 1024
         rng = random.Random(args.seed)
         acknowledged_before = 0
+        encrypted_before = 0
         results = []
         number = 0
         for phase in [p.strip() for p in args.phases.split(",") if p.strip()]:
             count = args.big if phase == "big" else args.messages
-            messages = build_messages(phase, count, rng, number, size_limit)
+            messages = build_messages(phase, count, rng, number, size_limit, args.pgp_percent, reporters)
             number += count
             volume = sum(len(raw) for _, raw in messages)
             log(f"\nphase {phase}: {count} messages, {volume / 1024 / 1024:.1f} MiB, {args.clients} clients, "
@@ -281,6 +351,9 @@ def main() -> int:
             acknowledged_at = sink.last_at if sink.last_at else begin
             acknowledged = sink.count - acknowledged_before
             acknowledged_before = sink.count
+            encrypted, encrypted_before = sink.encrypted - encrypted_before, sink.encrypted
+            pgp_sent = sum(1 for _, raw in messages if b"multipart/encrypted" in raw[:4096]
+                           or b"-----BEGIN PGP MESSAGE-----" in raw)
             stored_rate = len(done) / (stored_at - begin) if done else 0.0
             ack_rate = acknowledged / (acknowledged_at - begin) if acknowledged else 0.0
             cpu = {name: (cpu_seconds(process.pid) - cpu_before[name]) * 1000 / max(len(done), 1)
@@ -297,6 +370,8 @@ def main() -> int:
                 + (f"   ({len(errors)} refused, e.g. {errors[0]})" if errors else ""))
             log(f"  acknowledged: {acknowledged}/{len(done)} in {acknowledged_at - begin:6.2f} s = "
                 f"{ack_rate:7.1f} messages/s{'' if complete else '   (timed out waiting)'}")
+            if pgp_sent:
+                log(f"  OpenPGP: {pgp_sent} sent encrypted and signed, {encrypted} acknowledgements encrypted back")
             log("  CPU per message: " + ", ".join(f"{name} {value:.1f} ms" for name, value in cpu.items())
                 + f" = {server_cpu:.1f} ms; CPU-bound ceiling on 2 dedicated cores ~{ceiling:.0f}/s"
                 if server_cpu else "  CPU per message: n/a")
@@ -311,9 +386,14 @@ def main() -> int:
         states = dict(database.execute(
             "select state, count(*) from mailintake_inboundmessage group by state").fetchall())
         reports = database.execute("select count(*) from reports_report").fetchone()[0]
+        security = database.execute("select was_decrypted, signature, count(*) from pgp_messagesecurity "
+                                    "group by was_decrypted, signature").fetchall()
         attachments = database.execute("select count(*) from attachments_attachment").fetchone()[0]
         database.close()
         log(f"\nstored messages by state: {states}; reports {reports}; attachments {attachments}")
+        if security:
+            log("OpenPGP results: " + ", ".join(f"{'decrypted' if decrypted else 'not decrypted'}/{signature} "
+                                                f"{count}" for decrypted, signature, count in security))
         log("\nsummary")
         for phase, count, stored, stored_rate, acknowledged, ack_rate, _errors, _complete, server_cpu, ceiling in results:
             target = ""
@@ -338,6 +418,10 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         sink.controller.stop()
+        if reporters is not None:
+            reporters.close()
+        for home in (data_dir / "gnupg").glob("*"):  # the organisation keyring's gpg-agent
+            subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, check=False)
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "vulndesk.public",
     "vulndesk.notifications",
     "vulndesk.prenotify",
+    "vulndesk.pgp",
     "vulndesk.mailintake",
     "vulndesk.intake",
 ]
@@ -142,6 +143,12 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'vulndesk.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend with the writers of one process queued on a lock instead of SQLite's
+    # sleep-and-retry (core/sqlite/base.py: why, and what it measured).
+    DATABASES["default"]["ENGINE"] = "vulndesk.core.sqlite"
+    # Django's default for SQLite test databases, said explicitly: pytest-django recognises the
+    # stock engine by name only and would otherwise derive a file name from NAME per xdist worker.
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0 if ENVIRONMENT == "test" else 600
     DATABASES["default"]["OPTIONS"] = {
@@ -277,6 +284,7 @@ RATE_LIMITS = {
     "auth_token": (30, 300),
     "api": (int(os.environ.get("RATE_LIMIT_API_PER_MINUTE", "600")), 60),
     "embargo_view": (30, 300),
+    "invitation": (20, 300),  # invitation link opens and set-password posts per client address
     "osv": (int(os.environ.get("RATE_LIMIT_OSV_PER_MINUTE", "1200")), 60),
 }
 
@@ -346,6 +354,18 @@ MAIL_INTAKE_RATE_LIMITS = {
     "mail_sender": (int(os.environ.get("MAIL_INTAKE_PER_SENDER_PER_HOUR", "20")), 3600),  # over: 451
     "mail_ip": (int(os.environ.get("MAIL_INTAKE_PER_IP_PER_HOUR", "60")), 3600),  # over: 421 + close
 }
+# IMAP polling of mailboxes at the organisations' own providers: seconds a server may stay silent.
+MAIL_INTAKE_IMAP_TIMEOUT = int(os.environ.get("MAIL_INTAKE_IMAP_TIMEOUT", "60"))
+
+# --- OpenPGP for the mailbox (pgp): keys, decryption, encrypted replies -------------------------
+# Per-organisation GNUPGHOMEs (a cache rebuilt from the database). Keep the path short: gpg-agent's
+# socket path must fit in ~100 bytes.
+PGP_HOME = os.environ.get("PGP_HOME", str(DATA_DIR / "gnupg"))
+PGP_GPG_BINARY = os.environ.get("PGP_GPG_BINARY", "gpg")
+PGP_PUBLIC_KEY_MAX_BYTES = 64 * 1024  # a reporter's key, stored minimal (no third-party signatures)
+PGP_SECRET_KEY_MAX_BYTES = 256 * 1024
+# gpg stops decompressing past this (a compressed "bomb" in an encrypted mail): twice the mail limit.
+PGP_MAX_OUTPUT_BYTES = 2 * MAIL_INTAKE_MAX_BYTES
 
 # --- Background tasks -----------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -381,6 +401,9 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "vulndesk.access": {"level": os.environ.get("ACCESS_LOG_LEVEL", "INFO")},
         "axes": {"level": "WARNING"},
+        # python-gnupg logs key material and user IDs at DEBUG, and every expected refusal (a wrong
+        # passphrase, an unknown key) at WARNING; vulndesk logs its own outcome of each instead.
+        "gnupg": {"level": "ERROR"},
     },
 }
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("vulndesk.notifications.urls")),
     path("", include("vulndesk.prenotify.urls")),
     path("", include("vulndesk.mailintake.urls")),
+    path("", include("vulndesk.pgp.urls")),
     path("", include("vulndesk.public.urls")),
     path("api/schema/", schema_view, name="api-schema"),
     path("api/docs/", docs_view, name="api-docs"),

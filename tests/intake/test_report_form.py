@@ -310,7 +310,8 @@ def test_hostile_input_in_a_form_with_errors_is_re_rendered_escaped(client, orga
     assert response.status_code == 422
     html = response.content.decode()
     _assert_inert(html)
-    assert html.count("</textarea>") == 4  # the four text areas, none closed early by the payload
+    # the four text areas and the OpenPGP key's, none closed early by the payload
+    assert html.count("</textarea>") == 5
 
 
 # --- the tracking page ------------------------------------------------------------------------

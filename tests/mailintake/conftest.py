@@ -3,12 +3,15 @@ its own database connections, hence transactional tests), ``smtplib`` as the sen
 and the shared ``smtp_sink`` as the reporter's mailbox for what we send back."""
 
 import io
+import os
 import smtplib
+import sqlite3
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
 import pytest
+from django.db import connection
 
 from tests.factories.core import make_member, make_organisation, make_product
 from vulndesk.mailintake.server import MailServer
@@ -123,3 +126,45 @@ def receive(message, *, to: str = "security@acme.test", mail_from: str = REPORTE
     [[message_id]] = inbound_store_batch([Delivery(raw=wire(message), envelope_from=mail_from, recipients=[to],
                                                    routes=[route_for_recipient(to)], peer_ip="192.0.2.7")])
     return InboundMessage.objects.get(pk=message_id)
+
+
+# --- IMAP polling: a real dovecot on loopback (tests/mailintake/dovecot.py) --------------------
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """One dovecot per test process (each xdist worker its own ports and maildirs)."""
+    from tests.mailintake.dovecot import Dovecot
+
+    server = Dovecot().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def imap_account(dovecot):
+    """A fresh, empty mailbox on the test dovecot."""
+    import secrets
+
+    from tests.mailintake.dovecot import ImapAccount
+
+    return ImapAccount(dovecot, username=f"security-{secrets.token_hex(6)}")
+
+
+def database_on_disk(path) -> str:
+    """The test database as it is now, copied to ``path``: what a restarted process would find."""
+    target = sqlite3.connect(path)
+    connection.ensure_connection()
+    connection.connection.backup(target)
+    target.close()
+    return str(path)
+
+
+def command_environment(database: str, settings, smtp_sink) -> dict:
+    """Environment for a `vulndesk` command run as its own process on ``database``, mailing
+    through the real SMTP sink."""
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "vulndesk.settings", "VULNDESK_ENV": "embedded",
+                   "DATABASE_URL": f"sqlite:///{database}", "VULNDESK_DATA_DIR": str(settings.DATA_DIR),
+                   "ATTACHMENT_ROOT": str(settings.ATTACHMENT_ROOT), "EMAIL_HOST": "127.0.0.1",
+                   "EMAIL_PORT": str(smtp_sink.port), "SITE_URL": settings.SITE_URL, "LOG_LEVEL": "WARNING"}
+    environment.pop("EMAIL_BACKEND", None)
+    return environment

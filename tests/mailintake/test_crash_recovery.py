@@ -2,16 +2,21 @@
 processed exactly once after a restart, also by two processes at once; a failure in the middle
 of processing leaves nothing half-imported."""
 
-import os
 import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
-from tests.mailintake.conftest import REPORTER, mail, png_bytes, sent_to
+from tests.mailintake.conftest import (
+    REPORTER,
+    command_environment,
+    database_on_disk,
+    mail,
+    png_bytes,
+    sent_to,
+)
 from vulndesk.attachments.models import Attachment
 from vulndesk.mailintake.models import InboundMessage, InboundState
 from vulndesk.mailintake.server import MailServer
@@ -50,15 +55,8 @@ def test_a_stored_message_is_processed_exactly_once_by_two_processes_started_at_
         stored_unprocessed, smtp_sink, settings, tmp_path):
     # The restart: the database as it is on disk, and two `vulndesk mail_process` started together.
     database = tmp_path / "after-crash.sqlite3"
-    target = sqlite3.connect(database)
-    connection.ensure_connection()
-    connection.connection.backup(target)
-    target.close()
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "vulndesk.settings", "VULNDESK_ENV": "embedded",
-                   "DATABASE_URL": f"sqlite:///{database}", "VULNDESK_DATA_DIR": str(settings.DATA_DIR),
-                   "ATTACHMENT_ROOT": str(settings.ATTACHMENT_ROOT), "EMAIL_HOST": "127.0.0.1",
-                   "EMAIL_PORT": str(smtp_sink.port), "SITE_URL": settings.SITE_URL, "LOG_LEVEL": "WARNING"}
-    environment.pop("EMAIL_BACKEND", None)
+    database_on_disk(database)
+    environment = command_environment(database, settings, smtp_sink)
     processes = [subprocess.Popen([sys.executable, "-m", "vulndesk.cli", "mail_process"], env=environment,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     outputs = [process.communicate(timeout=120) for process in processes]

@@ -38,8 +38,9 @@ from tests.factories.core import (
 MAX_EXAMPLES = 25
 VECTORS = ["CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:N", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-REPORT_OPERATIONS = ["reports_list", "reports_create", "reports_retrieve", "reports_transition", "reports_severity",
-                     "reports_assign", "reports_timeline", "reports_messages_list", "reports_messages_create"]
+REPORT_OPERATIONS = ["reports_list", "reports_create", "reports_batch_create", "reports_retrieve",
+                     "reports_transition", "reports_severity", "reports_assign", "reports_timeline",
+                     "reports_messages_list", "reports_messages_create"]
 AUTH_OPERATIONS = ["auth_token_obtain", "auth_token_refresh", "auth_token_logout"]
 OSV_OPERATIONS = ["osv_vulnerability", "osv_query", "osv_querybatch"]
 

@@ -19,6 +19,7 @@ A completeness test walks the URL resolver: a new staff URL (or a new method on 
 row here fails.
 """
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from vulndesk.attachments.models import Attachment
 from vulndesk.attachments.services import attachment_add
 from vulndesk.audit.models import AuditEntry
 from vulndesk.core.public import PUBLIC_VIEWS
+from vulndesk.mailintake.models import ImapMailbox
 from vulndesk.organisations.models import (
     READ_ROLES,
     SETTINGS_ROLES,
@@ -95,6 +97,7 @@ class World:
     webhook: object = None
     failed_delivery: object = None
     mail: dict = field(default_factory=dict)  # ids: intake address, a held and a quarantined message
+    pgp_key: object = None  # the organisation's active OpenPGP key
 
 
 def build_world(label: str = "ALPHA", *, filler_reports: int = 0) -> World:
@@ -130,6 +133,7 @@ def build_world(label: str = "ALPHA", *, filler_reports: int = 0) -> World:
     secrets["api_token"] = raw_token
     extras = _disclosure_world(organisation, product, members)
     extras["mail"] = mail_objects(label, product, members[Role.OWNER], report)
+    extras["pgp_key"] = pgp_key_for(organisation, members[Role.OWNER])
     return World(
         organisation=organisation, product=product, members=members, target=target, report=report,
         other_report=other.report, attachment=attachment, api_token=token,
@@ -165,7 +169,53 @@ def mail_objects(label: str, product, owner, report) -> dict[str, int]:
     ])
     for message_id in (held, broken):  # inside the test's transaction, on-commit tasks do not run
         inbound_process(message_id=message_id)
-    return {"address": address.pk, "held": held, "quarantined": broken}
+    mailboxes = imap_mailboxes(label, owner, address)
+    return {"address": address.pk, "held": held, "quarantined": broken, **mailboxes}
+
+
+def imap_mailboxes(label: str, owner, address) -> dict[str, int]:
+    """An IMAP mailbox polled for the organisation, and a disabled one. Their server is a closed
+    loopback port: a poll or a connection check fails at once, and is recorded."""
+    from vulndesk.mailintake.services import MailboxSettings, imap_mailbox_add, imap_mailbox_set_enabled
+
+    def add(name: str):
+        return imap_mailbox_add(actor=owner, values=MailboxSettings(
+            name=f"{label} {name}", host="127.0.0.1", port=1, security="none", username=f"{label.lower()}-imap",
+            password=f"{label}-SECRET-IMAP-PASSWORD", address=address))
+
+    disabled = imap_mailbox_set_enabled(actor=owner, mailbox=add("old mailbox"), enabled=False)
+    return {"mailbox": add("mailbox").pk, "disabled_mailbox": disabled.pk}
+
+
+def _mailbox(w: World) -> dict:
+    return {"mailbox_id": w.mail["mailbox"]}
+
+
+def _mailbox_form(w: World) -> dict:
+    return {"name": "Matrix mailbox", "address": str(w.mail["address"]), "host": "127.0.0.1", "security": "none",
+            "port": "1", "username": "matrix", "password": "matrix-password", "folder": "INBOX",
+            "poll_interval_minutes": "5"}
+
+
+@functools.cache
+def _matrix_key_pair(purpose: str):
+    """An OpenPGP key pair per test process and purpose: gpg runs once, each world stores a row."""
+    from vulndesk.pgp.keys import key_pair_generate
+
+    return key_pair_generate(name=f"Matrix {purpose} team", email=f"{purpose}@matrix.example", years=1)
+
+
+def pgp_key_for(organisation, owner):
+    """The organisation's active OpenPGP key, stored through the service (no gpg call)."""
+    from vulndesk.pgp.services import organisation_key_add
+
+    return organisation_key_add(organisation=organisation, key_pair=_matrix_key_pair("world"), actor=owner,
+                                source="generated")
+
+
+def _pgp_import(w: World) -> dict:
+    pair = _matrix_key_pair("import")  # another key than the world's active one
+    return {"secret_key": pair.armored_secret, "passphrase": pair.passphrase}
 
 
 def _held_mail(w: World) -> dict:
@@ -236,6 +286,8 @@ def fingerprint(organisation) -> dict:
         "releases": list(Release.objects.filter(product__organisation=organisation)
                          .values_list("pk", "version", "shipped_on")),
         "tokens": list(ApiToken.objects.filter(organisation=organisation).values_list("pk", "revoked_at")),
+        "imap_mailboxes": list(ImapMailbox.objects.filter(organisation=organisation).order_by("pk").values_list(
+            "pk", "name", "host", "port", "is_enabled", "sealed_credentials", "last_poll_at")),
         "memberships": list(Membership.objects.filter(organisation=organisation).order_by("pk")
                             .values_list("pk", "user_id", "role", "is_product_scoped")),
     }
@@ -353,9 +405,9 @@ ROWS = [
         allowed=SETTINGS_ROLES, ok=302),
     # organisations (HTML)
     Row("organisations:members", "GET", _none, allowed=SETTINGS_ROLES),
-    # A new person's one-time password is shown once, on this page: 200, not a redirect.
+    # The same answer whether the address had an account or not: the invitation goes by mail.
     Row("organisations:member_add", "POST", _none,
-        lambda w: {"email": "newcomer@example.org", "name": "Newcomer", "role": "viewer"}, OWNER_ONLY, 200),
+        lambda w: {"email": "newcomer@example.org", "name": "Newcomer", "role": "viewer"}, OWNER_ONLY, 302),
     Row("organisations:member_role", "POST", lambda w: {"membership_id": w.target.pk},
         lambda w: {f"m{w.target.pk}-role": "viewer"}, OWNER_ONLY, 302),
     Row("organisations:member_products", "POST", lambda w: {"membership_id": w.target.pk},
@@ -369,6 +421,10 @@ ROWS = [
     Row("api_reports", "GET", _none, allowed=READ_ROLES, api=True),
     Row("api_reports", "POST", _none, lambda w: {"product": w.product.slug, "title": "Open redirect in login",
                                                  "description": "next= accepts any host."},
+        SUBMIT_ROLES, 201, api=True),
+    Row("api_reports_batch", "POST", _none, lambda w: {"product": w.product.slug, "reports": [
+        {"title": "Open redirect in login", "description": "next= accepts any host."},
+        {"title": "Reflected XSS in search", "description": "q is echoed unescaped."}]},
         SUBMIT_ROLES, 201, api=True),
     Row("api_report", "GET", _report, allowed=READ_ROLES, api=True),
     Row("api_report_transition", "POST", _report, lambda w: {"to": "accepted", "cvss_vector": CRITICAL},
@@ -402,6 +458,8 @@ ROWS = [
     Row("cve:reserve", "POST", _adv, allowed=TRIAGE_ROLES, ok=302, changes=False),
     Row("cve:publish", "POST", _adv, allowed=TRIAGE_ROLES, ok=302, changes=False),
     Row("cve:update", "POST", _adv, allowed=TRIAGE_ROLES, ok=302, changes=False),
+    # The world's advisory is not withdrawn: the reject is refused with a message (302 back).
+    Row("cve:reject", "POST", _adv, allowed=TRIAGE_ROLES, ok=302, changes=False),
     Row("cve:record_elsewhere", "POST", _adv, lambda w: {"cve_id": "CVE-2025-4242"}, TRIAGE_ROLES, 302),
     # pre-notification
     Row("prenotify:contacts", "GET", _none, allowed=SETTINGS_ROLES),
@@ -442,6 +500,20 @@ ROWS = [
     Row("mailintake:address_deactivate", "POST", lambda w: {"address_id": w.mail["address"]},
         allowed=SETTINGS_ROLES, ok=302),
     Row("mailintake:report_mail", "GET", _report),
+    # OpenPGP key (HTML): settings roles only; the world's organisation has an active key to retire
+    Row("pgp:settings", "GET", _none, allowed=SETTINGS_ROLES),
+    Row("pgp:generate", "POST", _none, lambda w: {"name": "Matrix security team", "years": "1"}, SETTINGS_ROLES, 302),
+    Row("pgp:import", "POST", _none, _pgp_import, SETTINGS_ROLES, 302),
+    Row("pgp:retire", "POST", _none, allowed=SETTINGS_ROLES, ok=302),
+    Row("mailintake:imap_add", "GET", _none, allowed=SETTINGS_ROLES),
+    Row("mailintake:imap_add", "POST", _none, _mailbox_form, SETTINGS_ROLES, 302),
+    Row("mailintake:imap_edit", "GET", _mailbox, allowed=SETTINGS_ROLES),
+    Row("mailintake:imap_edit", "POST", _mailbox, _mailbox_form, SETTINGS_ROLES, 302),
+    Row("mailintake:imap_disable", "POST", _mailbox, allowed=SETTINGS_ROLES, ok=302),
+    Row("mailintake:imap_enable", "POST", lambda w: {"mailbox_id": w.mail["disabled_mailbox"]},
+        allowed=SETTINGS_ROLES, ok=302),
+    Row("mailintake:imap_check", "POST", _mailbox, allowed=SETTINGS_ROLES, ok=302, changes=False),
+    Row("mailintake:imap_poll", "POST", _mailbox, allowed=SETTINGS_ROLES, ok=302),
     Row("api_report_messages", "GET", _report, allowed=READ_ROLES, api=True),
     Row("api_report_messages", "POST", _report, lambda w: {"body": "Fixed in 2.4.3?", "is_internal": True},
         READ_ROLES - {Role.VIEWER}, 201, api=True),

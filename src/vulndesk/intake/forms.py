@@ -6,6 +6,7 @@ from django.conf import settings
 
 from vulndesk.attachments.forms import AttachmentsField, attachments_help
 from vulndesk.attachments.inspection import UploadRefused, inspect_upload, safe_filename
+from vulndesk.pgp.keys import KeyRefused, public_key_inspect
 
 TEXT_LIMIT = settings.REPORT_TEXT_MAX_CHARS
 
@@ -37,6 +38,11 @@ class PublicReportForm(forms.Form):
                                       help_text="Optional. Only used to reach you about this report.")
     reporter_handle = forms.CharField(label="Handle for credit", required=False, max_length=100,
                                       help_text="Optional. How you would like to be credited.")
+    reporter_pgp_key = forms.CharField(
+        label="Your OpenPGP public key", required=False, max_length=settings.PGP_PUBLIC_KEY_MAX_BYTES, strip=True,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off", "class": "mono"}),
+        help_text="Optional. Paste your public key (gpg --export --armor <your e-mail>, from -----BEGIN PGP PUBLIC "
+                  "KEY BLOCK----- to the END line) and the e-mails we send you about this report are encrypted to it.")
     attachments = AttachmentsField(label="Attachments", required=False)
 
     def __init__(self, *args, **kwargs):
@@ -54,6 +60,18 @@ class PublicReportForm(forms.Form):
                 raise forms.ValidationError(f"{safe_filename(upload.name)}: {refusal} Your text is kept; "
                                             "choose the files again.") from None
         return files
+
+    def clean_reporter_pgp_key(self):
+        # Checked with gpg before anything is filed (a refused key loses nothing of the report);
+        # the checked key (``keys.PublicKeyInfo``) replaces the text.
+        text = self.cleaned_data.get("reporter_pgp_key") or ""
+        if not text:
+            return None
+        try:
+            return public_key_inspect(text)
+        except KeyRefused as refusal:
+            raise forms.ValidationError(f"{refusal.message} Your report is not sent yet; everything else you typed "
+                                        "is kept.") from None
 
     def clean(self):
         cleaned = super().clean()

@@ -14,6 +14,8 @@ from vulndesk.core.errors import DomainError
 from vulndesk.core.ratelimit import rate_limited
 from vulndesk.intake.forms import PublicReportForm, ReporterMessageForm
 from vulndesk.organisations.access import public_view
+from vulndesk.pgp.models import ReporterPgpKey
+from vulndesk.pgp.services import reporter_key_add
 from vulndesk.products.selectors import product_public, supported_versions_for_product
 from vulndesk.reports import selectors, services
 from vulndesk.reports.models import Source
@@ -40,10 +42,13 @@ def report_form_view(request, organisation, product):
         try:
             data = dict(form.cleaned_data)
             files = data.pop("attachments", [])
-            with transaction.atomic():  # the report and its files are filed together, or not at all
+            pgp_key = data.pop("reporter_pgp_key", None)
+            with transaction.atomic():  # the report, its files and key are filed together, or not at all
                 created = services.report_create(product=product, source=Source.WEB, **data)
                 for upload in files:
                     attachment_add(report=created.report, upload=upload, from_reporter=True)
+                if pgp_key is not None:
+                    reporter_key_add(report=created.report, key=pgp_key, source=ReporterPgpKey.Source.WEB)
         except DomainError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
         else:

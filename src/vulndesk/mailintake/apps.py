@@ -9,14 +9,16 @@ class MailIntakeConfig(AppConfig):
     def ready(self):
         from vulndesk.core.periodic import register_periodic
         from vulndesk.mailintake import receivers
-        from vulndesk.mailintake.models import InboundMessage, MailThread, ThreadMessageId
+        from vulndesk.mailintake.models import ImapMailbox, InboundMessage, MailThread, ThreadMessageId
         from vulndesk.mailintake.services import inbound_raw_reencrypt
-        from vulndesk.mailintake.tasks import mail_sweep
+        from vulndesk.mailintake.tasks import imap_poll_due, mail_sweep
         from vulndesk.organisations.sealing import ROTATION_HOOKS, SEALED_MODELS
         from vulndesk.reports import services as report_services
 
-        # Key rotation re-seals the envelope data and re-encrypts the stored raw messages.
-        SEALED_MODELS.extend(m for m in (InboundMessage, MailThread, ThreadMessageId) if m not in SEALED_MODELS)
+        # Key rotation re-seals the envelope data, the IMAP credentials, and re-encrypts the
+        # stored raw messages.
+        SEALED_MODELS.extend(m for m in (InboundMessage, MailThread, ThreadMessageId, ImapMailbox)
+                             if m not in SEALED_MODELS)
         if inbound_raw_reencrypt not in ROTATION_HOOKS:
             ROTATION_HOOKS.append(inbound_raw_reencrypt)
 
@@ -27,3 +29,4 @@ class MailIntakeConfig(AppConfig):
             message_posted.connect(receivers.on_message_posted, dispatch_uid="mailintake.message_posted")
 
         register_periodic(mail_sweep)
+        register_periodic(imap_poll_due)

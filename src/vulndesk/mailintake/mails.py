@@ -33,6 +33,12 @@ def mail_subject(reference: str, subject: str) -> str:
     return one_line(f"Re: [{reference}] {thread_subject(subject)}", limit=200)
 
 
+def protected_subject(reference: str) -> str:
+    """The outer subject of an encrypted mail: subjects travel in clear, so it names the report
+    but not what it is about (the real subject is inside, as a protected header)."""
+    return mail_subject(reference, "Your security report")
+
+
 def from_header(organisation_name: str, address: str) -> str:
     return formataddr((one_line(f"{organisation_name} security team", 100), address))
 
@@ -79,7 +85,7 @@ def duration_words_hours(hours: int) -> str:
 
 def acknowledgement_mail(*, report: Report, to: str, from_address: str, reply_to: str, subject: str,
                          headers: dict[str, str], reporter_name: str, tracking_url: str | None,
-                         refused: list[str]) -> EmailMessage:
+                         refused: list[str], notice: str = "") -> EmailMessage:
     organisation = report.organisation.name
     greeting = f"Hello {one_line(reporter_name, 80)}," if reporter_name else "Hello,"
     parts = [
@@ -87,7 +93,9 @@ def acknowledgement_mail(*, report: Report, to: str, from_address: str, reply_to
         f"thank you for your report to the {organisation} security team. We have filed it as {report.reference}.",
         "What happens next:\n" + "\n".join(f"- {line}" for line in promise_lines(report)),
     ]
-    if tracking_url:
+    if notice:  # why the tracking link is not in this mail (see services.acknowledgements)
+        parts.append(notice)
+    elif tracking_url:
         parts.append("Follow your report, add details or files, and read our answers on its private page:\n"
                      f"{tracking_url}\n"
                      "Keep this link to yourself: whoever has it can read the report.")

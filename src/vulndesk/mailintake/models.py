@@ -1,5 +1,6 @@
 """The security@ mailbox: intake addresses, every message received, mail threads of reports and
-the mails we sent into them. Fields only; every write goes through ``mailintake.services``.
+the mails we sent into them, and the IMAP mailboxes polled for organisations that keep their mail
+provider. Fields only; every write goes through ``mailintake.services``.
 
 What the sender wrote or revealed (envelope, From, Subject, Message-IDs) is sealed with the
 organisation's data key (``organisations.sealing``); the raw message is encrypted in its own
@@ -72,7 +73,10 @@ class InboundMessage(SealedModel):
     product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Set when the recipient was a report's reply address.
     reply_report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    source = models.CharField(max_length=8, default="smtp")  # smtp | imap (later)
+    source = models.CharField(max_length=8, default="smtp")  # smtp | imap
+    # The mailbox an IMAP-polled message was fetched from (None for SMTP).
+    imap_mailbox = models.ForeignKey("ImapMailbox", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
     # HMAC of (Message-ID, From, Date, Subject, body hash): the same message delivered twice
     # (an MTA retry after a lost "250", an IMAP re-fetch) is stored once.
     idempotency_key = models.CharField(max_length=64)
@@ -216,3 +220,94 @@ class OutboundMail(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["state", "created_at"], name="outbound_mail_sweep")]
+
+
+class ImapSecurity(models.TextChoices):
+    """How the connection to the IMAP server is protected. Stored values never change."""
+
+    TLS = "tls", "TLS from the start (usually port 993)"
+    STARTTLS = "starttls", "STARTTLS (usually port 143)"
+    NONE = "none", "None: only to this machine (loopback)"
+
+
+class ImapPollResult(models.TextChoices):
+    NEVER = "", "Not polled yet"
+    OK = "ok", "OK"
+    FAILED = "failed", "Failed"
+
+
+class ImapMailbox(SealedModel):
+    """A mailbox at the organisation's own mail provider, polled over IMAP: every new message in
+    ``folder`` is stored like a message delivered by SMTP to ``address`` (or, without an
+    address, filed into ``product``), then marked on the server: with the keyword
+    ``$VulndeskImported``, and moved to ``processed_folder`` when one is set.
+
+    The user name and password are sealed with the organisation's data key, bound to this row.
+    ``lease_*`` is the poller's lock (a row lease with an expiry, as SQLite has no row locks):
+    two pollers of one mailbox never run together, and a dead poller's lease is taken over."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    # Where a polled message counts as delivered: an intake address (its product, its reply and
+    # product sub-addresses), or, for an organisation with no address of its own, a product.
+    address = models.ForeignKey(IntakeAddress, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField()
+    security = models.CharField(max_length=8, choices=ImapSecurity.choices, default=ImapSecurity.TLS)
+    # PEM certificate(s) to trust instead of the system's CAs (a self-signed or internal server).
+    trusted_certificate = models.TextField(blank=True)
+    folder = models.CharField(max_length=200, default="INBOX")
+    processed_folder = models.CharField(max_length=200, blank=True)  # "" = keep the mail in place
+    import_since = models.DateField(null=True, blank=True)  # older mail in the folder is left alone
+    # Random, set once: binds the sealed credentials to this row before it has an id.
+    credentials_nonce = models.CharField(max_length=32)
+    sealed_credentials = models.TextField(default="", blank=True)
+    username = SealedText("sealed_credentials", "username")
+    password = SealedText("sealed_credentials", "password")
+    is_enabled = models.BooleanField(default=True)
+    poll_interval_seconds = models.PositiveIntegerField(default=300)
+
+    # The last poll, in our own words only (no server text, no secrets).
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.CharField(max_length=8, choices=ImapPollResult.choices, blank=True, default="")
+    last_error = models.CharField(max_length=300, blank=True)
+    last_imported = models.PositiveIntegerField(default=0)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    imported_total = models.PositiveBigIntegerField(default=0)
+    too_large_total = models.PositiveIntegerField(default=0)
+
+    lease_token = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    sealed_columns = ("sealed_credentials",)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(address__isnull=False, product__isnull=True)
+                | models.Q(address__isnull=True, product__isnull=False),
+                name="imap_mailbox_one_route"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def sealing_organisation_id(self) -> int:
+        return self.organisation_id
+
+    def sealing_aad(self, column: str) -> str:
+        return f"imapmailbox:{self.organisation_id}:{self.credentials_nonce}:{column}"
+
+    @property
+    def moves_mail(self) -> bool:
+        return bool(self.processed_folder)
+
+    @property
+    def poll_interval_minutes(self) -> int:
+        return self.poll_interval_seconds // 60

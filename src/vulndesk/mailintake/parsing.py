@@ -62,6 +62,9 @@ class ParsedMail:
     automatic_reason: str = ""  # why this is machine mail (auto-reply, bounce, list), or ""
     authentication_failures: list[str] = field(default_factory=list)  # e.g. ["dkim=fail", "spf=fail"]
     notes: list[str] = field(default_factory=list)  # things staff should know (charset fallbacks...)
+    # What OpenPGP found (``pgp.inbound.MailSecurity``), set by services.inbound when the message
+    # was encrypted, signed or carried a key; parsing itself knows nothing of OpenPGP.
+    openpgp: object | None = None
 
 
 def parse_mail(raw: bytes | bytearray, *, envelope_from: str = "") -> ParsedMail:

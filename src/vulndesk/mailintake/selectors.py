@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet
 
 from vulndesk.core.errors import NotFound
-from vulndesk.mailintake.models import InboundMessage, InboundState, IntakeAddress, MailThread, OutboundMail
+from vulndesk.mailintake.models import (
+    ImapMailbox,
+    InboundMessage,
+    InboundState,
+    IntakeAddress,
+    MailThread,
+    OutboundMail,
+)
 from vulndesk.organisations.models import Membership
 from vulndesk.products.models import Product
 from vulndesk.reports.models import Report
@@ -102,3 +109,23 @@ def products_accepting_reports(*, member: Membership) -> QuerySet[Product]:
     if member.product_scope is not None:
         products = products.filter(pk__in=member.product_scope)
     return products.order_by("name")
+
+
+def active_intake_addresses(*, member: Membership) -> QuerySet[IntakeAddress]:
+    return IntakeAddress.objects.filter(organisation_id=member.organisation_id, is_active=True) \
+        .order_by("domain", "local_part")
+
+
+def imap_mailboxes_for_member(*, member: Membership) -> list[ImapMailbox]:
+    """The organisation's polled mailboxes, with what the page shows (never the credentials)."""
+    return list(ImapMailbox.objects.filter(organisation_id=member.organisation_id)
+                .select_related("address", "product").defer("sealed_credentials", "trusted_certificate")
+                .order_by("-is_enabled", "name", "id"))
+
+
+def imap_mailbox_for_member(*, member: Membership, mailbox_id: int) -> ImapMailbox:
+    row = (ImapMailbox.objects.filter(organisation_id=member.organisation_id, pk=mailbox_id)
+           .select_related("address", "product").first())
+    if row is None:
+        raise NotFound
+    return row

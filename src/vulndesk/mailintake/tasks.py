@@ -27,3 +27,25 @@ def mail_sweep() -> dict:
     result = services.mail_sweep()
     return {"processed": result.processed, "acknowledgements_retried": result.acknowledgements_retried,
             "replies_sent": result.replies_sent}
+
+
+@task()
+def imap_poll_mailbox(mailbox_id: int) -> dict:
+    """Import what is new in one IMAP mailbox (a second run at once finds the lease taken)."""
+    from vulndesk.mailintake.services.imap import imap_mailbox_poll
+
+    outcome = imap_mailbox_poll(mailbox_id=mailbox_id)
+    return {"state": outcome.state, "imported": outcome.imported, "already_stored": outcome.already_stored,
+            "too_large": outcome.too_large}
+
+
+@task()
+def imap_poll_due() -> dict:
+    """Periodic (``vulndesk scheduler``): queue a poll of every enabled mailbox whose interval
+    (longer after failures) has passed. One task per mailbox, so a slow one delays no other."""
+    from vulndesk.mailintake.services.imap import imap_mailboxes_due_ids
+
+    due = imap_mailboxes_due_ids()
+    for mailbox_id in due:
+        imap_poll_mailbox.enqueue(mailbox_id=mailbox_id)
+    return {"queued": len(due)}

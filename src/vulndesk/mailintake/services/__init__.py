@@ -7,18 +7,30 @@
 * ``review``: staff decisions on held and quarantined mail, audited downloads;
 * ``outbound``: staff replies as threaded e-mail;
 * ``addresses``: the intake addresses;
+* ``imap``: mailboxes at the organisation's own provider, polled over IMAP;
 * ``upkeep``: SMTP rate limits, the periodic sweep, key rotation.
 """
 
 from vulndesk.mailintake.services.acknowledgements import acknowledgement_retry, acknowledgement_send
 from vulndesk.mailintake.services.addresses import intake_address_add, intake_address_deactivate
+from vulndesk.mailintake.services.imap import (
+    MailboxSettings,
+    imap_mailbox_add,
+    imap_mailbox_check,
+    imap_mailbox_poll,
+    imap_mailbox_set_enabled,
+    imap_mailbox_update,
+    imap_poll_request,
+)
 from vulndesk.mailintake.services.inbound import (
     Delivery,
+    inbound_parse,
     inbound_process,
     inbound_raw,
     inbound_raw_buffer,
     inbound_raw_chunks,
     inbound_store_batch,
+    inbound_store_deliveries,
 )
 from vulndesk.mailintake.services.outbound import staff_reply_send
 from vulndesk.mailintake.services.review import (
@@ -36,8 +48,11 @@ from vulndesk.mailintake.services.upkeep import (
 )
 
 __all__ = [
-    "Delivery", "RateVerdict", "acknowledgement_retry", "acknowledgement_send", "inbound_approve", "inbound_convert",
-    "inbound_download_record", "inbound_pending_ids", "inbound_process", "inbound_raw", "inbound_raw_buffer", "inbound_raw_chunks",
-    "inbound_raw_reencrypt", "inbound_reject", "inbound_store_batch", "intake_address_add",
-    "intake_address_deactivate", "mail_rate_check", "mail_sweep", "staff_reply_send",
+    "Delivery", "MailboxSettings", "RateVerdict", "acknowledgement_retry", "acknowledgement_send",
+    "imap_mailbox_add", "imap_mailbox_check", "imap_mailbox_poll", "imap_mailbox_set_enabled",
+    "imap_mailbox_update", "imap_poll_request", "inbound_approve", "inbound_convert",
+    "inbound_download_record", "inbound_parse", "inbound_pending_ids", "inbound_process", "inbound_raw",
+    "inbound_raw_buffer", "inbound_raw_chunks", "inbound_raw_reencrypt", "inbound_reject",
+    "inbound_store_batch", "inbound_store_deliveries", "intake_address_add", "intake_address_deactivate",
+    "mail_rate_check", "mail_sweep", "staff_reply_send",
 ]

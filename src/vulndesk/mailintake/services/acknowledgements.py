@@ -1,5 +1,11 @@
 """The acknowledgement of a new report, sent after the report is committed.
 
+When the reporter gave a public key (attached to their mail), the acknowledgement is encrypted
+to it (``pgp.outbound``). The tracking link opens the report, so it never travels in clear when
+the reporter meant to be private: a report that arrived encrypted without a key to answer to,
+or whose key cannot be used, is acknowledged without the link (and says why); replies to the
+acknowledgement still reach the report.
+
 The tracking token exists only in the ``AcknowledgementJob`` in memory, for the one mail that
 carries it (``report_create`` returns it once; only its hash is stored). If that mail cannot go
 out, the sweep sends it again without the link (``acknowledgement_retry``): it still confirms
@@ -21,6 +27,7 @@ from vulndesk.mailintake import mails
 from vulndesk.mailintake.addresses import InvalidAddress, address_normalise
 from vulndesk.mailintake.models import AcknowledgementState, InboundMessage, ThreadMessageId
 from vulndesk.mailintake.services.threads import mail_domain, thread_from_and_reply_to, thread_ids_record
+from vulndesk.pgp.outbound import ReporterKeyUnusable, report_mail_protect
 from vulndesk.reports.models import Report
 
 logger = logging.getLogger(__name__)
@@ -44,6 +51,7 @@ class AcknowledgementJob:
     from_address: str = ""  # computed with the thread when known, else looked up when sending
     reply_to: str = ""
     report: Report | None = None  # the report as filed, when the job is made in the same process
+    notice: str = ""  # said instead of the tracking link, when the link is withheld
 
 
 def acknowledgement_send(job: AcknowledgementJob) -> bool:
@@ -58,11 +66,22 @@ def acknowledgement_send(job: AcknowledgementJob) -> bool:
     sender, reply_to = (job.from_address, job.reply_to) if job.from_address else thread_from_and_reply_to(report)
     tracking_url = (settings.SITE_URL + reverse("intake:tracking", kwargs={"token": job.tracking_token})
                     if job.tracking_token else None)
-    mail = mails.acknowledgement_mail(
-        report=report, to=to, from_address=sender, reply_to=reply_to, subject=job.subject,
-        headers=mails.threading_headers(message_id=job.message_id, parent=job.parent, references=job.references),
-        reporter_name=job.reporter_name, tracking_url=tracking_url, refused=job.refused,
-    )
+
+    def build(link: str | None, notice: str):
+        return mails.acknowledgement_mail(
+            report=report, to=to, from_address=sender, reply_to=reply_to, subject=job.subject,
+            headers=mails.threading_headers(message_id=job.message_id, parent=job.parent, references=job.references),
+            reporter_name=job.reporter_name, tracking_url=link, refused=job.refused, notice=notice,
+        )
+
+    try:
+        mail = report_mail_protect(report=report, mail=build(tracking_url, job.notice),
+                                   subject=mails.protected_subject(report.reference))
+    except ReporterKeyUnusable as problem:
+        logger.warning("acknowledgement for inbound message %s: the reporter's key is unusable; sent without "
+                       "the link", job.inbound_id)
+        mail = build(None, f"{problem.message} So the private link to your report is not sent in clear: send us "
+                           "your current public key by replying to this e-mail.")
     for attempt in range(2):
         try:
             mail_send(mail)

@@ -18,8 +18,8 @@ Invariants:
   that fails to process ``MAX_ATTEMPTS`` times too. Machine mail (bounces, auto-replies, lists)
   is kept, marked, and never answered.
 
-Callers: the SMTP server (``mailintake.server``), later the IMAP poller, and the tasks. Logs
-name ids and states only, never addresses or text.
+Callers: the SMTP server (``mailintake.server``), the IMAP poller (``services.imap``), and the
+tasks. Logs name ids and states only, never addresses or text.
 """
 
 import hashlib
@@ -50,7 +50,7 @@ from vulndesk.mailintake.models import (
     InboundState,
     ThreadMessageId,
 )
-from vulndesk.mailintake.parsing import MailAttachment, ParsedMail, Unparseable, parse_mail
+from vulndesk.mailintake.parsing import MailAttachment, ParsedMail, Unparseable, clean_text, parse_mail
 from vulndesk.mailintake.routing import Route
 from vulndesk.mailintake.services.acknowledgements import (
     AcknowledgementJob,
@@ -65,6 +65,9 @@ from vulndesk.mailintake.services.threads import (
 )
 from vulndesk.mailintake.storage import SealedRaw, raw_chunks, raw_discard, raw_seal
 from vulndesk.organisations import keys
+from vulndesk.pgp import inbound as pgp_inbound
+from vulndesk.pgp import selectors as pgp_selectors
+from vulndesk.pgp import services as pgp_services
 from vulndesk.reports.models import Report, Source
 from vulndesk.reports.services import MESSAGE_MAX_CHARS, report_create, reporter_message_post
 
@@ -80,7 +83,7 @@ TRUNCATED = "\n\n[… The text continues in the original e-mail, which staff can
 
 @dataclass(frozen=True)
 class Delivery:
-    """One message as handed over by SMTP (or IMAP): raw bytes and envelope."""
+    """One message as handed over by SMTP (or fetched over IMAP): raw bytes and envelope."""
 
     raw: bytes
     envelope_from: str  # "<>" for a bounce
@@ -88,6 +91,16 @@ class Delivery:
     routes: list[Route]
     peer_ip: str = ""
     source: str = "smtp"
+    imap_mailbox_id: int | None = None
+    # Stored straight into quarantine with this reason, never processed (IMAP mail over the
+    # size limit: only its header is kept, the message stays on the server).
+    quarantine_reason: str = ""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    created: bool  # False: the same message was stored before (a re-delivery or a re-fetch)
 
 
 def idempotency_key(*, organisation_id: int, raw: bytes) -> str:
@@ -138,6 +151,11 @@ def _durable_commits() -> None:
 def inbound_store_batch(deliveries: list[Delivery]) -> list[list[int]]:
     """Store each delivery (one row per organisation it reaches) in one durable transaction.
     Returns, per delivery, the ids of its rows (existing ones for a re-delivery)."""
+    return [[stored.id for stored in rows] for rows in inbound_store_deliveries(deliveries)]
+
+
+def inbound_store_deliveries(deliveries: list[Delivery]) -> list[list[StoredMessage]]:
+    """``inbound_store_batch``, telling new rows from messages stored before."""
     now = clock.now()
     prepared: list[tuple[int, Delivery, Route, str, SealedRaw]] = []
     try:
@@ -147,16 +165,16 @@ def inbound_store_batch(deliveries: list[Delivery]) -> list[list[int]]:
                 sealed = raw_seal(organisation_id=route.organisation_id, raw=delivery.raw)
                 prepared.append((index, delivery, route, key, sealed))
         _durable_commits()
-        results: list[list[int]] = [[] for _ in deliveries]
+        results: list[list[StoredMessage]] = [[] for _ in deliveries]
         new_ids: list[int] = []
         with transaction.atomic():
             for index, delivery, route, key, sealed in prepared:
                 row_id, created = _store_one(delivery, route, key, sealed, now)
-                results[index].append(row_id)
-                if created:
-                    new_ids.append(row_id)
-                else:
+                results[index].append(StoredMessage(row_id, created))
+                if not created:
                     raw_discard(sealed)
+                elif not delivery.quarantine_reason:
+                    new_ids.append(row_id)
             _processing_enqueue(new_ids)
     except Exception:
         for *_, sealed in prepared:
@@ -172,17 +190,23 @@ def _store_one(delivery: Delivery, route: Route, key: str, sealed: SealedRaw, no
         return existing, False
     row = InboundMessage(
         organisation_id=route.organisation_id, address_id=route.address_id, product_id=route.product_id,
-        reply_report_id=route.reply_report_id, source=delivery.source, idempotency_key=key,
-        size=len(delivery.raw), sha256=hashlib.sha256(delivery.raw).hexdigest(), key_version=sealed.key_version,
-        raw_blob=sealed.blob, storage_key=sealed.storage_key, raw_nonce=sealed.nonce, received_at=now,
+        reply_report_id=route.reply_report_id, source=delivery.source, imap_mailbox_id=delivery.imap_mailbox_id,
+        idempotency_key=key, size=len(delivery.raw), sha256=hashlib.sha256(delivery.raw).hexdigest(),
+        key_version=sealed.key_version, raw_blob=sealed.blob, storage_key=sealed.storage_key, raw_nonce=sealed.nonce,
+        received_at=now,
     )
+    if delivery.quarantine_reason:
+        row.state, row.processed_at, row.reason = InboundState.QUARANTINED, now, delivery.quarantine_reason[:300]
     row.envelope_from = delivery.envelope_from
     row.recipients = ", ".join(delivery.recipients)[:2000]
     row.peer_ip = delivery.peer_ip
     try:
-        # The row is the record of receipt; what is done with it is audited when processed.
+        # The row is the record of receipt; what is done with it is audited when processed
+        # (here, for what is quarantined on receipt).
         with transaction.atomic():
             row.save(force_insert=True)
+            if delivery.quarantine_reason:
+                _audit(row, "mail.quarantine", reason="too_large", source=delivery.source)
     except IntegrityError:  # stored concurrently by another server process
         existing = (InboundMessage.objects.filter(organisation_id=route.organisation_id, idempotency_key=key)
                     .values_list("id", flat=True).first())
@@ -296,15 +320,56 @@ def _audit(message: InboundMessage, action: str, *, actor=None, **data) -> None:
                  target_id=message.pk, data=data)
 
 
+class Unopened(Unparseable):
+    """Encrypted (or PGP/MIME-broken) mail that could not be opened: quarantined with the reason,
+    and with what OpenPGP found, so staff see which key it was encrypted to."""
+
+    def __init__(self, reason: str, openpgp):
+        super().__init__(reason)
+        self.openpgp = openpgp
+
+
+def inbound_parse(message: InboundMessage) -> ParsedMail | Unparseable:
+    """The stored message as processing reads it: OpenPGP opened, keys and signatures checked.
+    Staff decisions that re-read a message (approving a held reply) should read it this way."""
+    return _parse(message)
+
+
 def _parse(message: InboundMessage) -> ParsedMail | Unparseable:
+    raw = inbound_raw_buffer(message)
     try:
-        return parse_mail(inbound_raw_buffer(message), envelope_from=message.envelope_from)
+        parsed = parse_mail(raw, envelope_from=message.envelope_from)
     except Unparseable as error:
         return error
+    if not pgp_inbound.may_carry_openpgp(raw):  # the common case costs one scan of the bytes
+        return parsed
+    return _parse_openpgp(message, bytes(raw), parsed)
+
+
+def _parse_openpgp(message: InboundMessage, raw: bytes, parsed: ParsedMail) -> ParsedMail | Unparseable:
+    """Open what OpenPGP protects (``pgp.inbound``) before anything is filed. A reply's signature
+    is checked against the keys the reporter gave for its report, found from the outer headers."""
+    report = _thread_report(message, parsed)
+    on_file = pgp_selectors.reporter_keys_armored(report=report) if report is not None else []
+    try:
+        parsed, security = pgp_inbound.mail_read(
+            organisation_id=message.organisation_id, raw=raw, parsed=parsed, on_file_keys=on_file,
+            parse=lambda opened: parse_mail(opened, envelope_from=message.envelope_from))
+    except pgp_inbound.UnreadableMail as error:
+        return Unopened(str(error), error.security)
+    except Unparseable as error:  # the decrypted message itself is broken
+        return error
+    parsed.text = clean_text(parsed.text)
+    parsed.openpgp = security
+    return parsed
 
 
 def _process(message: InboundMessage, parsed: ParsedMail | Unparseable) -> Outcome:
     now = clock.now()
+    security = getattr(parsed, "openpgp", None)
+    if security is not None:
+        pgp_services.message_security_record(organisation_id=message.organisation_id, inbound_id=message.pk,
+                                             security=security)
     if isinstance(parsed, Unparseable):
         return _finish(message, InboundState.QUARANTINED, now, reason=str(parsed)[:300])
     message.subject = parsed.subject
@@ -372,7 +437,28 @@ def _reply(message: InboundMessage, parsed: ParsedMail, report: Report, now) -> 
     message.reporter_message = posted
     message.refused_attachments = "\n".join(attachments_add(report, parsed.attachments))
     thread_ids_record(report=report, received=[parsed.message_id])
+    _reporter_keys_keep(message, parsed, report)
     return _finish(message, InboundState.APPENDED, now, report=report)
+
+
+ENCRYPTED_WITHOUT_KEY = (
+    "Your report arrived encrypted, but without your public key, so this answer cannot be encrypted and the "
+    "private link to your report is left out. Reply to this e-mail with your public key attached (and encrypted "
+    "to ours, if you like): replies are added to your report, and our answers are then encrypted to your key.")
+
+
+def _encrypted_without_key(parsed: ParsedMail, report: Report) -> bool:
+    return (parsed.openpgp is not None and parsed.openpgp.was_encrypted
+            and pgp_selectors.reporter_key_current(report=report) is None)
+
+
+def _reporter_keys_keep(message: InboundMessage, parsed: ParsedMail, report: Report) -> None:
+    """Public keys the reporter sent: replies are encrypted to them (``pgp.services``)."""
+    if parsed.openpgp is None:
+        return
+    note = pgp_services.reporter_keys_from_mail(report=report, inbound_id=message.pk, security=parsed.openpgp)
+    if note:
+        message.notes = " ".join(part for part in (message.notes, note) if part)[:1000]
 
 
 def attachments_add(report: Report, attachments: list[MailAttachment]) -> list[str]:
@@ -408,6 +494,7 @@ def _new_report(message: InboundMessage, parsed: ParsedMail, now) -> Outcome:
     refused = attachments_add(report, parsed.attachments)
     message.refused_attachments = "\n".join(refused)
     thread = mail_thread_create(report=report, address=message.address, subject=parsed.subject)
+    _reporter_keys_keep(message, parsed, report)  # before the acknowledgement, which is encrypted to it
     job = None
     if can_acknowledge:
         message.acknowledgement = AcknowledgementState.PENDING
@@ -418,6 +505,9 @@ def _new_report(message: InboundMessage, parsed: ParsedMail, now) -> Outcome:
             parent=parsed.message_id, references=parsed.references, subject=parsed.subject, refused=refused,
             from_address=sender, reply_to=reply_to, report=report,
         )
+        if _encrypted_without_key(parsed, report):
+            # The link opens a report its reporter took care to encrypt: not in a clear-text mail.
+            job.tracking_token, job.notice = None, ENCRYPTED_WITHOUT_KEY
     # The acknowledgement's id is recorded now, with the report: a reply to it threads even if
     # the mark after sending is lost.
     thread_ids_record(report=report, received=[parsed.message_id], sent=[job.message_id] if job else [])

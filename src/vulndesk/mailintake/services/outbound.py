@@ -6,6 +6,10 @@ wrote to the reporter on a report that is reached by e-mail (it has a ``MailThre
 notes and the reporter's own messages never leave. One ``OutboundMail`` row per message, claimed
 with a conditional update before sending and marked after: two workers never both send, and a
 crash between sending and marking re-sends at most once (from the sweep).
+
+A reporter who gave a public key gets the reply encrypted to it and signed (``pgp.outbound``);
+if that key cannot be used (it expired), the reply is not sent in clear but marked "not sent"
+(``OutboundMail.reason`` says why).
 """
 
 import logging
@@ -21,6 +25,7 @@ from vulndesk.mailintake.addresses import InvalidAddress, address_normalise, mes
 from vulndesk.mailintake.models import MailThread, OutboundMail, ThreadMessageId
 from vulndesk.mailintake.services.acknowledgements import mail_send
 from vulndesk.mailintake.services.threads import thread_from_and_reply_to, thread_ids_record
+from vulndesk.pgp.outbound import ReporterKeyUnusable, report_mail_protect
 from vulndesk.reports.models import Message
 
 logger = logging.getLogger(__name__)
@@ -73,6 +78,12 @@ def staff_reply_send(*, message_id: int) -> str:
         headers=mails.threading_headers(message_id=new_id, parent=parent, references=[i.message_id for i in ids]),
         body=message.body,
     )
+    try:
+        mail = report_mail_protect(report=report, mail=mail, subject=mails.protected_subject(report.reference))
+    except ReporterKeyUnusable as problem:
+        OutboundMail.objects.filter(pk=row.pk).update(state=OutboundMail.State.SKIPPED, reason=problem.message[:200])
+        logger.warning("staff message %s not mailed: the reporter's key is unusable", message.pk)
+        return OutboundMail.State.SKIPPED
     try:
         mail_send(mail)
     except OSError as error:

@@ -16,9 +16,9 @@ from vulndesk.core.errors import Conflict, DomainError, NotAllowed, NotFound
 from vulndesk.mailintake import mails
 from vulndesk.mailintake.addresses import InvalidAddress, address_normalise, one_line
 from vulndesk.mailintake.models import AcknowledgementState, InboundMessage, InboundState
-from vulndesk.mailintake.parsing import Unparseable, parse_mail
+from vulndesk.mailintake.parsing import Unparseable
 from vulndesk.mailintake.services.acknowledgements import AcknowledgementJob, acknowledgement_send
-from vulndesk.mailintake.services.inbound import attachments_add, bounded_text, inbound_raw
+from vulndesk.mailintake.services.inbound import attachments_add, bounded_text, inbound_parse
 from vulndesk.mailintake.services.threads import mail_thread_create, thread_ids_record
 from vulndesk.organisations.models import TRIAGE_ROLES, Membership
 from vulndesk.products.models import Product
@@ -54,10 +54,10 @@ def inbound_approve(*, message: InboundMessage, actor: Membership) -> InboundMes
     message = _locked(message)
     if message.state != InboundState.HELD or message.report is None:
         raise Conflict("Only a held message can be approved.")
-    try:
-        parsed = parse_mail(inbound_raw(message), envelope_from=message.envelope_from)
-    except Unparseable as error:
-        raise DomainError(f"The message cannot be read: {error}") from None
+    # Read as processing reads it: an encrypted reply is opened, never posted as ciphertext.
+    parsed = inbound_parse(message)
+    if isinstance(parsed, Unparseable):
+        raise DomainError(f"The message cannot be read: {parsed}")
     posted = reporter_message_post(report=message.report, body=bounded_text(parsed.text, MESSAGE_MAX_CHARS))
     message.refused_attachments = "\n".join(attachments_add(message.report, parsed.attachments))
     thread_ids_record(report=message.report, received=[parsed.message_id])

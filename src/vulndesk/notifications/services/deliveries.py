@@ -54,6 +54,7 @@ from vulndesk.notifications.models import Delivery, DeliveryAttempt, Event, FanO
 from vulndesk.notifications.signatures import HEADER, signature_header
 from vulndesk.notifications.tokens import unsubscribe_token
 from vulndesk.organisations.models import SETTINGS_ROLES, Membership
+from vulndesk.pgp.outbound import ReporterKeyUnusable, report_mail_protect
 from vulndesk.reports.models import Report
 from vulndesk.reports.states import ReportState
 
@@ -402,6 +403,14 @@ def _send_reporter(delivery: Delivery, resolver: Resolver) -> SendResult:
         state_label=state_label, reply_to=organisation.security_contact_email, message_id=_message_id(delivery),
         **values,
     )
+    try:
+        # A reporter who gave an OpenPGP key (web form or mail) gets every mail encrypted to it;
+        # the outer subject, which travels in clear, names only the report.
+        message = report_mail_protect(report=report, mail=message, subject=f"[{report.reference}] Your security report")
+    except ReporterKeyUnusable as error:
+        # They asked for encryption and it cannot be done (key expired): nothing goes out in clear.
+        logger.warning("delivery %s to the reporter of report %s not sent: %s", delivery.pk, report.pk, error.message)
+        return SendResult("cancelled")
     return _send_mail(message)
 
 
