@@ -172,6 +172,11 @@ def test_demo_creates_a_working_organisation_once_and_says_so_the_second_time():
     assert _logs_in("admin@demo.example", password) is not None
     product = Product.objects.get(organisation__slug="demo", slug="demo-app")
     assert "/p/demo/demo-app/report/" in first
+    # The demo mailbox files mail into the demo product.
+    from vulndesk.mailintake.routing import route_for_recipient
+
+    assert "security@demo.example" in first
+    assert route_for_recipient("security@demo.example").product_id == product.pk
     before = _counts()
 
     second = _call("demo")

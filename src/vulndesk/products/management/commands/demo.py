@@ -3,6 +3,7 @@ from django.db import transaction
 
 from vulndesk.accounts.models import User
 from vulndesk.accounts.services import one_time_password, user_create
+from vulndesk.mailintake.services import intake_address_add
 from vulndesk.organisations.models import Organisation, Role
 from vulndesk.organisations.services import membership_add, organisation_create
 from vulndesk.products.services import product_create, supported_version_add
@@ -42,7 +43,9 @@ class Command(BaseCommand):
         supported_version_add(product=product, version_range="2.x", is_supported=True)
         supported_version_add(product=product, version_range="1.x", is_supported=False)
         user, password = user_create(email=DEMO_EMAIL, name="Demo Admin")
-        membership_add(organisation=organisation, user=user, role=Role.OWNER)
+        owner = membership_add(organisation=organisation, user=user, role=Role.OWNER)
+        # The mailbox too, so mail to security@demo.example (the SMTP port `serve` prints) files a report.
+        intake_address_add(actor=owner, local_part="security", domain="demo.example", product=product)
         self._print_login(password)
 
     def _print_login(self, password: str) -> None:
@@ -50,3 +53,4 @@ class Command(BaseCommand):
         self.stdout.write(f"  Log in:       {DEMO_EMAIL}")
         self.stdout.write(f"  Password:     {password}   (one-time: shown only now)")
         self.stdout.write("  Report form:  /p/demo/demo-app/report/")
+        self.stdout.write("  By e-mail:    security@demo.example (to the SMTP port `vulndesk serve` prints)")
