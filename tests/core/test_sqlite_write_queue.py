@@ -117,6 +117,36 @@ def test_a_writer_waits_while_another_process_holds_the_file_lock(database, tmp_
         assert cursor.fetchone()[0] == 1
 
 
+def test_a_write_outside_a_transaction_waits_its_turn_and_a_read_does_not(database, tmp_path):
+    other_process = os.open(str(tmp_path / "q.sqlite3-writelock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(other_process, fcntl.LOCK_EX)
+    done, read = threading.Event(), threading.Event()
+
+    def autocommit_writer():
+        db = database["default"]
+        with db.cursor() as cursor:
+            cursor.execute("SELECT n FROM counter WHERE id = 1")
+            cursor.fetchone()
+            read.set()
+            cursor.execute("UPDATE counter SET n = n + 1 WHERE id = 1")  # autocommit: its own transaction
+        db.close()
+        done.set()
+
+    thread = threading.Thread(target=autocommit_writer)
+    thread.start()
+    assert read.wait(2)  # a read goes straight through
+    assert not done.wait(0.5)  # the write is queued behind the other process
+    fcntl.flock(other_process, fcntl.LOCK_UN)
+    os.close(other_process)
+    assert done.wait(5)
+    thread.join()
+    with database["default"].cursor() as cursor:
+        cursor.execute("SELECT n FROM counter WHERE id = 1")
+        assert cursor.fetchone()[0] == 1
+    # The queue was given back: a transaction gets it at once.
+    write(database["default"], lambda cursor: cursor.execute("UPDATE counter SET n = n + 1 WHERE id = 1"))
+
+
 def test_a_failed_transaction_gives_the_queue_back(database):
     db = database["default"]
 

@@ -7,10 +7,12 @@ from vulndesk.mailintake import services
 
 @task()
 def process_inbound_messages(message_ids: list[int]) -> dict:
-    """The messages stored together in one commit, each processed in its own transaction."""
+    """The messages stored together in one commit, each processed in its own transaction and
+    acknowledged as soon as it is committed (``inbound_process_batch``)."""
+    from vulndesk.mailintake.services.inbound import inbound_process_batch
+
     states: dict[str, int] = {}
-    for message_id in message_ids:
-        state = services.inbound_process(message_id=message_id)
+    for state in inbound_process_batch(message_ids):
         states[state] = states.get(state, 0) + 1
     return states
 

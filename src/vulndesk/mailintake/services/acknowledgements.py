@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import get_connection
+from django.db import transaction
 from django.urls import reverse
 
 from vulndesk.core import clock
@@ -57,12 +58,20 @@ class AcknowledgementJob:
 def acknowledgement_send(job: AcknowledgementJob) -> bool:
     """Send the acknowledgement of a new report, then mark it. Runs after commit: the report
     exists before anyone is told it does. Returns True when the mail went out."""
+    state = acknowledgement_deliver(job)
+    acknowledgement_mark(job.inbound_id, state)
+    return state == AcknowledgementState.SENT
+
+
+def acknowledgement_deliver(job: AcknowledgementJob) -> str:
+    """Send the acknowledgement of a new report and return the state to mark it with (SENT or
+    FAILED), without writing it: a batch writes the marks of several messages together
+    (``acknowledgement_marks_write``), so sending costs no write transaction of its own."""
     report = job.report or Report.objects.select_related("organisation", "product__policy").get(pk=job.report_id)
     try:
         to = address_normalise(job.to)
     except InvalidAddress:
-        acknowledgement_mark(job.inbound_id, AcknowledgementState.FAILED)
-        return False
+        return AcknowledgementState.FAILED
     sender, reply_to = (job.from_address, job.reply_to) if job.from_address else thread_from_and_reply_to(report)
     tracking_url = (settings.SITE_URL + reverse("intake:tracking", kwargs={"token": job.tracking_token})
                     if job.tracking_token else None)
@@ -89,10 +98,8 @@ def acknowledgement_send(job: AcknowledgementJob) -> bool:
             logger.warning("acknowledgement for inbound message %s not sent (attempt %s: %s)", job.inbound_id,
                            attempt + 1, type(error).__name__)
             continue
-        acknowledgement_mark(job.inbound_id, AcknowledgementState.SENT)
-        return True
-    acknowledgement_mark(job.inbound_id, AcknowledgementState.FAILED)
-    return False
+        return AcknowledgementState.SENT
+    return AcknowledgementState.FAILED
 
 
 _outbox = threading.local()
@@ -128,10 +135,24 @@ def mail_send(mail) -> None:
 
 
 def acknowledgement_mark(inbound_id: int, state: str) -> None:
+    acknowledgement_marks_write([(inbound_id, state)])
+
+
+def acknowledgement_marks_write(marks: list[tuple[int, str]]) -> None:
+    """Mark acknowledgements (inbound id, SENT or FAILED). In a transaction of its own unless
+    the caller's: on SQLite that waits its turn in the write queue (``core.sqlite``) instead of
+    meeting the busy handler's sleeps, as a bare autocommit UPDATE would."""
+    if not marks:
+        return
     now = clock.now()
-    InboundMessage.objects.filter(pk=inbound_id).update(
-        acknowledgement=state, acknowledged_at=now if state == AcknowledgementState.SENT else None)
-    if state == AcknowledgementState.SENT:
+    by_state: dict[str, list[int]] = {}
+    for inbound_id, state in marks:
+        by_state.setdefault(state, []).append(inbound_id)
+    with transaction.atomic():
+        for state, inbound_ids in by_state.items():
+            InboundMessage.objects.filter(pk__in=inbound_ids).update(
+                acknowledgement=state, acknowledged_at=now if state == AcknowledgementState.SENT else None)
+    for inbound_id in by_state.get(AcknowledgementState.SENT, []):
         logger.info("acknowledgement sent for inbound message %s", inbound_id)
 
 

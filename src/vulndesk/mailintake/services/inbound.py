@@ -54,8 +54,8 @@ from vulndesk.mailintake.parsing import MailAttachment, ParsedMail, Unparseable,
 from vulndesk.mailintake.routing import Route
 from vulndesk.mailintake.services.acknowledgements import (
     AcknowledgementJob,
-    acknowledgement_mark,
-    acknowledgement_send,
+    acknowledgement_deliver,
+    acknowledgement_marks_write,
 )
 from vulndesk.mailintake.services.threads import (
     mail_domain,
@@ -74,6 +74,7 @@ from vulndesk.reports.services import MESSAGE_MAX_CHARS, report_create, reporter
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+BATCH_RAW_BYTES = 4 * 1024 * 1024  # raw messages of a batch read in one query up to this size
 ATTACHMENTS_PER_MESSAGE = 20
 NO_TEXT = "(The e-mail had no text. See the attachments and the original e-mail.)"
 TRUNCATED = "\n\n[… The text continues in the original e-mail, which staff can download.]"
@@ -269,36 +270,84 @@ class Outcome:
 def inbound_process(*, message_id: int) -> str:
     """Process one stored message (idempotent; safe to run twice or concurrently). Returns the
     message's state afterwards, or "failed" when this attempt failed and was rolled back."""
+    return inbound_process_batch([message_id])[0]
+
+
+def inbound_process_batch(message_ids: list[int]) -> list[str]:
+    """Process stored messages one after the other, each in its own transaction as
+    ``inbound_process`` does, and acknowledge each as soon as its report is committed (over
+    the one SMTP connection ``mail_send`` keeps open). Returns the states in order.
+
+    Only the acknowledgement marks are gathered: the marks of the mails sent so far are
+    written inside the next message's processing transaction, and the last ones in one
+    transaction at the end, instead of one write transaction per acknowledgement. A crash
+    between a send and its mark leaves the mark PENDING, which the sweep answers again
+    without the link, as it did when each mark had its own transaction."""
+    states = []
+    marks: list[tuple[int, str]] = []
+    # What processing reads of each message, in one query for the batch. The raw messages too
+    # when they are small together; otherwise each is read (and dropped) on its turn, so memory
+    # follows the size limit, not the batch.
+    stored = {message.pk: message for message in (
+        InboundMessage.objects.select_related("organisation", "product__policy", "address").defer("raw_blob")
+        .filter(pk__in=message_ids, state=InboundState.STORED))}
+    inline = [pk for pk, message in stored.items() if not message.storage_key]
+    if inline and sum(stored[pk].size for pk in inline) <= BATCH_RAW_BYTES:
+        for pk, blob in InboundMessage.objects.filter(pk__in=inline).values_list("pk", "raw_blob"):
+            stored[pk].raw_blob = blob
+    for message_id in message_ids:
+        state, job, marks_written = _process_one(message_id, stored.get(message_id), marks)
+        if marks_written:
+            marks = []
+        if job is not None:
+            marks.append((job.inbound_id, _acknowledge(job)))
+        if state not in {"done", "failed"}:
+            logger.info("inbound message %s processed: %s", message_id, state)
+        states.append(state)
+    acknowledgement_marks_write(marks)
+    return states
+
+
+def _process_one(message_id: int, message: InboundMessage | None,
+                 marks: list[tuple[int, str]]) -> tuple[str, AcknowledgementJob | None, bool]:
+    """One message (as read unlocked, None when it was not stored) in one transaction, which
+    also writes ``marks`` (earlier acknowledgements). Returns the state, the acknowledgement to
+    send, and whether ``marks`` were committed."""
     try:
+        if message is None:
+            return "done", None, False
         # Decrypting and parsing need no lock (the raw message never changes): done first, so
         # the write transaction (on SQLite, the database's one write lock) is held only for
         # the writes themselves.
-        unlocked = InboundMessage.objects.filter(pk=message_id, state=InboundState.STORED).first()
-        if unlocked is None:
-            return "done"
-        parsed = _parse(unlocked)
+        try:
+            parsed = _parse(message)
+        finally:
+            message.__dict__.pop("raw_blob", None)  # deferred again: the parsed mail is all that is needed
         with transaction.atomic():
-            message = (InboundMessage.objects.select_for_update()
-                       .select_related("organisation", "product__policy", "address").defer("raw_blob")
-                       .filter(pk=message_id, state=InboundState.STORED).first())
-            if message is None:
-                return "done"
-            outcome = _process(message, parsed)
+            acknowledgement_marks_write(marks)
+            # The processed marker, checked under the write lock: a concurrent run that got
+            # there first moved it, and this one does nothing. Only processing changes a
+            # stored message, so the row as read above is still the row.
+            still_stored = (InboundMessage.objects.select_for_update()
+                            .filter(pk=message_id, state=InboundState.STORED).exists())
+            outcome = _process(message, parsed) if still_stored else Outcome(state="done")
+        return outcome.state, outcome.acknowledgement, True
     except Exception as error:
         frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
         # Class and place only: an exception's text may quote the message (file names...).
         logger.error("inbound message %s: processing failed (%s at %s:%s)", message_id, type(error).__name__,
                      frame.filename.rsplit("/", 1)[-1] if frame else "?", frame.lineno if frame else "?")
         _processing_failed(message_id)
-        return "failed"
-    if outcome.acknowledgement is not None:
-        try:
-            acknowledgement_send(outcome.acknowledgement)
-        except Exception as error:  # the report is filed; the sweep retries the acknowledgement
-            logger.error("acknowledgement for inbound message %s failed (%s)", message_id, type(error).__name__)
-            acknowledgement_mark(message_id, AcknowledgementState.FAILED)
-    logger.info("inbound message %s processed: %s", message_id, outcome.state)
-    return outcome.state
+        return "failed", None, False
+
+
+def _acknowledge(job: AcknowledgementJob) -> str:
+    """Send one acknowledgement after its report committed; the state to mark it with."""
+    try:
+        return acknowledgement_deliver(job)
+    except Exception as error:  # the report is filed; the sweep retries the acknowledgement
+        logger.error("acknowledgement for inbound message %s failed (%s)", job.inbound_id, type(error).__name__)
+        return AcknowledgementState.FAILED
 
 
 def _processing_failed(message_id: int) -> None:
