@@ -215,7 +215,7 @@ def test_the_staff_mail_pages_show_what_the_signature_said(mail_server, mail_wor
 
 
 def test_a_reply_is_not_sent_in_clear_when_the_reporters_key_has_expired_since(
-        mail_server, smtp_sink, mail_world, org_key, reporter, message_posted):
+        mail_server, smtp_sink, mail_world, org_key, reporter, message_posted, client):
     from datetime import timedelta
 
     from vulndesk.core import clock
@@ -233,6 +233,10 @@ def test_a_reply_is_not_sent_in_clear_when_the_reporters_key_has_expired_since(
     row = OutboundMail.objects.get(message=posted)
     assert row.state == OutboundMail.State.SKIPPED and "expired" in row.reason
     assert len(smtp_sink.messages) == before
+    # Staff see why on the report's mail page.
+    staff = verified_login(client, mail_world.triager.user)
+    page = staff.get(f"/o/acme/mail/reports/{report.number}/").content.decode()
+    assert "e-mail: skipped (The reporter&#x27;s key expired on" in page
 
 
 def test_an_encrypted_reply_held_for_review_is_approved_as_its_decrypted_text(

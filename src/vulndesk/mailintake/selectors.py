@@ -80,15 +80,18 @@ def mail_thread_for_report(*, report: Report) -> MailThread | None:
 class MessageMailInfo:
     outbound_state: str  # staff message: its mail's state ("" when not mailed)
     inbound_id: int | None  # reporter message: the e-mail it came from
+    outbound_reason: str = ""  # why it was not sent (skipped: no address, the reporter's key expired)
 
 
 def mail_info_for_messages(*, report: Report, message_ids: list[int]) -> dict[int, MessageMailInfo]:
-    outbound = dict(OutboundMail.objects.filter(report=report, message_id__in=message_ids)
-                    .values_list("message_id", "state"))
+    outbound = {message_id: (state, reason) for message_id, state, reason in
+                OutboundMail.objects.filter(report=report, message_id__in=message_ids)
+                .values_list("message_id", "state", "reason")}
     inbound = dict(InboundMessage.objects.filter(organisation_id=report.organisation_id,
                                                  reporter_message_id__in=message_ids)
                    .values_list("reporter_message_id", "id"))
-    return {message_id: MessageMailInfo(outbound.get(message_id, ""), inbound.get(message_id))
+    return {message_id: MessageMailInfo(outbound.get(message_id, ("", ""))[0], inbound.get(message_id),
+                                        outbound.get(message_id, ("", ""))[1])
             for message_id in message_ids}
 
 
