@@ -310,6 +310,16 @@ def test_a_token_naming_an_unknown_family_is_refused(client, organisation, membe
     assert bearer(client, organisation, str(token)).status_code == 401
 
 
+def test_a_token_naming_another_users_family_is_refused(client, organisation, member, pair):
+    # Signed with the real key (as only the server can), but the family is someone else's login.
+    other = make_member(organisation, role="triager")
+    token = AccessToken.for_user(other.user)
+    token[FAMILY_CLAIM] = AccessToken(pair["access"])[FAMILY_CLAIM]
+
+    assert bearer(client, organisation, str(token)).status_code == 401
+    assert bearer(client, organisation, pair["access"]).status_code == 200
+
+
 def test_tokens_of_a_deactivated_user_are_refused(client, organisation, member, pair):
     member.user.is_active = False
     member.user.save(update_fields=["is_active"])

@@ -128,7 +128,22 @@ class FamilyJWTAuthentication(JWTAuthentication):
         family_id = token.get(FAMILY_CLAIM)
         if not family_id:
             raise exceptions.AuthenticationFailed("Token has no session family.", "token_not_valid")
-        family = TokenFamily.objects.filter(pk=family_id).values("revoked_at").first()
-        if family is None or family["revoked_at"] is not None:
+        # The family row brings its user along: one query per request for both checks.
+        family = TokenFamily.objects.select_related("user").filter(pk=family_id).first()
+        if family is None or family.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This session was ended; log in again.", "token_revoked")
+        token.family_user = family.user
         return token
+
+    def get_user(self, validated_token):
+        user = getattr(validated_token, "family_user", None)
+        if user is None:
+            return super().get_user(validated_token)
+        if str(user.pk) != str(validated_token.get(api_settings.USER_ID_CLAIM)):
+            # Only a holder of the signing key could make this; a login's tokens name its own user.
+            raise exceptions.AuthenticationFailed("This session was ended; log in again.", "token_revoked")
+        if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
+            raise exceptions.AuthenticationFailed("User is inactive", code="user_inactive")
+        if api_settings.CHECK_REVOKE_TOKEN:
+            return super().get_user(validated_token)  # compares the password hash claim; keep its rule
+        return user
