@@ -61,7 +61,11 @@ def test_a_stored_message_is_processed_exactly_once_by_two_processes_started_at_
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
-    assert sorted(out.decode().strip() for out, _ in outputs) == ["done: 1", "reported: 1"]
+    # One files it; the other either met it already filed ("done") or, started later on a busy
+    # machine, found nothing pending at all. Never both "reported".
+    said = [out.decode().strip() for out, _ in outputs]
+    assert said.count("reported: 1") == 1, said
+    assert [line for line in said if line != "reported: 1"][0] in {"done: 1", "nothing to do"}, said
 
     with sqlite3.connect(database) as db:
         assert db.execute("select state from mailintake_inboundmessage").fetchall() == [("reported",)]

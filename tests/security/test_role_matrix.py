@@ -146,7 +146,8 @@ def build_world(label: str = "ALPHA", *, filler_reports: int = 0) -> World:
 
 def mail_objects(label: str, product, owner, report) -> dict[str, int]:
     """An intake address, a message held on ``report`` (a stranger wrote to its reply address)
-    and a quarantined one, through the mail intake's own store and processing."""
+    and two quarantined ones (unreadable MIME; OpenPGP it could not open), through the mail
+    intake's own store and processing."""
     from vulndesk.mailintake.routing import Route
     from vulndesk.mailintake.services import (
         Delivery,
@@ -162,15 +163,22 @@ def mail_objects(label: str, product, owner, report) -> dict[str, int]:
                 b"\r\nI was not asked.\r\n")
     broken_raw = (b"From: a@b.example\r\nSubject: broken\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n"
                   b"no parts\r\n")
-    [[held], [broken]] = inbound_store_batch([
+    # PGP/MIME whose armor holds no OpenPGP message: quarantined by OpenPGP, so it may be tried again.
+    locked_raw = (b"From: a@b.example\r\nSubject: ...\r\nMessage-ID: <l@b.example>\r\nMIME-Version: 1.0\r\n"
+                  b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="E"\r\n\r\n'
+                  b"--E\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n"
+                  b"--E\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\n"
+                  b"AAAA\r\n-----END PGP MESSAGE-----\r\n\r\n--E--\r\n")
+    [[held], [broken], [locked]] = inbound_store_batch([
         Delivery(raw=held_raw, envelope_from="stranger@elsewhere.example", recipients=["reply"],
                  routes=[Route(**{**route.__dict__, "reply_report_id": report.pk})]),
         Delivery(raw=broken_raw, envelope_from="a@b.example", recipients=["security"], routes=[route]),
+        Delivery(raw=locked_raw, envelope_from="a@b.example", recipients=["security"], routes=[route]),
     ])
-    for message_id in (held, broken):  # inside the test's transaction, on-commit tasks do not run
+    for message_id in (held, broken, locked):  # inside the test's transaction, on-commit tasks do not run
         inbound_process(message_id=message_id)
     mailboxes = imap_mailboxes(label, owner, address)
-    return {"address": address.pk, "held": held, "quarantined": broken, **mailboxes}
+    return {"address": address.pk, "held": held, "quarantined": broken, "pgp_quarantined": locked, **mailboxes}
 
 
 def imap_mailboxes(label: str, owner, address) -> dict[str, int]:
@@ -493,6 +501,9 @@ ROWS = [
     Row("mailintake:convert", "POST", lambda w: {"message_id": w.mail["quarantined"]},
         lambda w: {"product": str(w.product.pk), "title": "Read by hand", "description": "From a broken e-mail."},
         TRIAGE_ROLES, 302),
+    # Still unreadable when tried again: it stays quarantined, and staff are told (a redirect).
+    Row("mailintake:reopen", "POST", lambda w: {"message_id": w.mail["pgp_quarantined"]},
+        allowed=TRIAGE_ROLES, ok=302),
     Row("mailintake:addresses", "GET", _none),
     Row("mailintake:address_add", "POST", _none,
         lambda w: {"local_part": "disclosure", "domain": "matrix.example", "product": str(w.product.pk)},

@@ -13,6 +13,7 @@ urlpatterns = [
     path("o/<slug:organisation>/mail/messages/<int:message_id>/approve/", views.mail_approve_view, name="approve"),
     path("o/<slug:organisation>/mail/messages/<int:message_id>/reject/", views.mail_reject_view, name="reject"),
     path("o/<slug:organisation>/mail/messages/<int:message_id>/convert/", views.mail_convert_view, name="convert"),
+    path("o/<slug:organisation>/mail/messages/<int:message_id>/reopen/", views.mail_reopen_view, name="reopen"),
     path("o/<slug:organisation>/mail/addresses/", views.mail_addresses_view, name="addresses"),
     path("o/<slug:organisation>/mail/addresses/new/", views.mail_address_add_view, name="address_add"),
     path("o/<slug:organisation>/mail/addresses/<int:address_id>/deactivate/", views.mail_address_deactivate_view,

@@ -12,11 +12,11 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from vulndesk.core.errors import DomainError
+from vulndesk.core.errors import Conflict, DomainError
 from vulndesk.core.ratelimit import client_ip
 from vulndesk.mailintake import selectors, services
 from vulndesk.mailintake.forms import ConvertForm, ImapMailboxForm, IntakeAddressForm
-from vulndesk.mailintake.models import InboundState
+from vulndesk.mailintake.models import AcknowledgementState, InboundState
 from vulndesk.mailintake.parsing import Unparseable, best_effort_text
 from vulndesk.organisations.access import member_view, sees_internal_notes, sees_reporter_identity
 from vulndesk.organisations.models import SETTINGS_ROLES, TRIAGE_ROLES
@@ -63,6 +63,7 @@ def _message_page(request, member, message, convert_form=None, status=200):
                                    products=selectors.products_accepting_reports(member=member))
     return render(request, "mailintake/message.html", _base(
         member, message=message, convert_form=convert_form,
+        can_reopen=can_triage and services.inbound_openpgp_quarantined(message),
         refused=[line for line in message.refused_attachments.split("\n") if line]), status=status)
 
 
@@ -127,6 +128,31 @@ def mail_convert_view(request, member, message_id):
             return redirect(reverse("reports:detail", kwargs={"organisation": member.organisation.slug,
                                                               "number": conversion.report.number}))
     return _message_page(request, member, message, convert_form=form, status=422)
+
+
+@member_view(*TRIAGE_ROLES)
+@require_POST
+def mail_reopen_view(request, member, message_id):
+    message = selectors.inbound_message_for_member(member=member, message_id=message_id)
+    try:
+        reopening = services.inbound_reopen(message=message, actor=member)
+    except Conflict as error:
+        # Nothing was done: the page as it is, with why, and a status that says so.
+        flash.error(request, error.message)
+        return _message_page(request, member, message, status=error.status_code)
+    reopened = reopening.message
+    if reopening.opened:
+        outcome = reopened.get_state_display().lower()  # "filed as a new report", "held for review"...
+        flash.success(request, f"Decrypted: {outcome}" + (f" ({reopened.report.reference})" if reopened.report else "")
+                      + (". The reporter was sent the acknowledgement." if reopened.acknowledgement
+                         == AcknowledgementState.SENT else "."))
+    elif reopened.state == InboundState.STORED:
+        flash.error(request, "Processing failed this time; the message is stored and will be tried again.")
+    elif services.inbound_openpgp_quarantined(reopened):
+        flash.error(request, f"It still cannot be opened, and stays in quarantine: {reopened.reason}")
+    else:  # decrypted, but not filed (the product is gone, the report refused...)
+        flash.error(request, f"Decrypted, but it stays in quarantine: {reopened.reason}")
+    return redirect(_message_url(member, message_id))
 
 
 @member_view()

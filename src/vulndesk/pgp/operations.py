@@ -128,7 +128,7 @@ def unwrap(organisation_id: int, armored: bytes) -> bytes:
     with organisation_gpg(organisation_id) as (home, rows):
         if not rows:
             raise Undecryptable(f"Encrypted to key {', '.join(recipients)}, but this organisation has no OpenPGP "
-                                "key in vulndesk yet. Import that key (OpenPGP settings), then convert the message.")
+                                "key in vulndesk yet. Import that key (OpenPGP settings), then open the message again from the quarantine.")
         matching = [row for row in rows if set(row.key_ids.split()) & set(recipients)]
         if not matching:
             raise Undecryptable(f"Encrypted to key {', '.join(recipients)}, which is not one of this organisation's "

@@ -1,6 +1,8 @@
 """Reads of the pgp app. Staff callers pass the acting member (from ``organisations.access``);
 the mail intake and the public pages pass an organisation or a report they already hold."""
 
+from django.db.models import F
+
 from vulndesk.organisations.models import Membership, Organisation
 from vulndesk.pgp.models import MessageSecurity, OrganisationPgpKey, ReporterPgpKey
 from vulndesk.reports.models import Report
@@ -49,3 +51,13 @@ def message_security_by_inbound(*, organisation_id: int, inbound_ids: list[int])
     """What OpenPGP said about each of these received messages (one query)."""
     rows = MessageSecurity.objects.filter(organisation_id=organisation_id, inbound_id__in=inbound_ids)
     return {row.inbound_id: row for row in rows}
+
+
+def undecrypted_quarantined_count(*, organisation: Organisation) -> int:
+    """Received mail in quarantine because OpenPGP could not open it (its quarantine reason is
+    the one OpenPGP recorded, as ``mailintake.services.inbound_openpgp_quarantined`` decides):
+    what a newly added key may open. The state is named by value: the mail intake sits above
+    this app, which does not import it."""
+    return (MessageSecurity.objects.filter(organisation_id=organisation.pk, inbound__state="quarantined",
+                                           inbound__reason=F("reason"))
+            .exclude(reason="").count())

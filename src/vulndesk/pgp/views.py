@@ -40,6 +40,7 @@ def _settings_page(request, member, *, generate_form=None, import_form=None, sta
             "name": f"{organisation.name} security team"[:100],
             "email": selectors.organisation_key_default_address(organisation=organisation)}),
         "import_form": import_form or KeyImportForm(),
+        "undecrypted_waiting": selectors.undecrypted_quarantined_count(organisation=organisation),
     }, status=status)
     response["Cache-Control"] = "no-store"
     return response

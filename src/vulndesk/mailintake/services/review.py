@@ -1,5 +1,6 @@
 """Staff decisions on received mail: approve or reject a held message, convert a quarantined
-one into a report by hand, and the audited download of an original message.
+one into a report by hand, open an encrypted one again once its key is there, and the audited
+download of an original message.
 
 Callers pass the acting ``Membership`` from ``organisations.access``; each service re-checks
 the organisation and the role (triage roles act). Every decision is audited with ids only.
@@ -18,9 +19,10 @@ from vulndesk.mailintake.addresses import InvalidAddress, address_normalise, one
 from vulndesk.mailintake.models import AcknowledgementState, InboundMessage, InboundState
 from vulndesk.mailintake.parsing import Unparseable
 from vulndesk.mailintake.services.acknowledgements import AcknowledgementJob, acknowledgement_send
-from vulndesk.mailintake.services.inbound import attachments_add, bounded_text, inbound_parse
+from vulndesk.mailintake.services.inbound import attachments_add, bounded_text, inbound_parse, inbound_process
 from vulndesk.mailintake.services.threads import mail_thread_create, thread_ids_record
 from vulndesk.organisations.models import TRIAGE_ROLES, Membership
+from vulndesk.pgp import selectors as pgp_selectors
 from vulndesk.products.models import Product
 from vulndesk.reports.models import Report, Source
 from vulndesk.reports.services import MESSAGE_MAX_CHARS, report_create, reporter_message_post
@@ -129,6 +131,53 @@ def inbound_convert(*, message: InboundMessage, actor: Membership, product: Prod
         _audit(message, actor, "mail.convert", report=report.pk, acknowledgement=acknowledge)
     sent = acknowledgement_send(job) if job is not None else False
     return Conversion(report=report, acknowledgement_sent=sent)
+
+
+def inbound_openpgp_quarantined(message: InboundMessage) -> bool:
+    """Quarantined because OpenPGP could not open it (no key yet, another key, damaged armor):
+    the quarantine reason is the one OpenPGP recorded for the message. Quarantined for anything
+    else (unreadable MIME, failed processing, not filed), opening it again would change nothing."""
+    if message.state != InboundState.QUARANTINED or not message.reason:
+        return False
+    security = pgp_selectors.message_security_by_inbound(
+        organisation_id=message.organisation_id, inbound_ids=[message.pk]).get(message.pk)
+    return security is not None and bool(security.reason) and security.reason[:300] == message.reason
+
+
+@dataclass(frozen=True)
+class Reopening:
+    message: InboundMessage  # as processing left it
+    opened: bool  # False: in quarantine again (with the new reason), or processing failed this time
+
+
+def inbound_reopen(*, message: InboundMessage, actor: Membership) -> Reopening:
+    """Process an encrypted message quarantined as unreadable again, from the store, exactly as
+    on arrival (``inbound_process``: decrypted, filed or appended, acknowledged), e.g. after the
+    key it was encrypted to was imported.
+
+    The message is put back to "stored" under the row's lock, and processing claims it with
+    its own marker (``state == stored``): a second press, or a worker of the periodic sweep,
+    finds the marker moved and files nothing twice. Should this process die between the two
+    steps, the sweep processes the stored message, as any other."""
+    _check(actor, message)
+    with transaction.atomic():
+        message = _locked(message)
+        if message.state == InboundState.STORED:
+            raise Conflict("This message is being processed right now. Reload the page in a moment.")
+        if message.state != InboundState.QUARANTINED:
+            raise Conflict(f"Only a quarantined message can be opened again; this one is "
+                           f"\u201c{message.get_state_display().lower()}\u201d.")
+        if not inbound_openpgp_quarantined(message):
+            raise Conflict("Only a message quarantined because it could not be decrypted can be opened again. "
+                           "Convert this one by hand.")
+        message.state, message.decided_by = InboundState.STORED, actor.user
+        message.save(update_fields=["state", "decided_by"])
+        _audit(message, actor, "mail.reopen")
+    state = inbound_process(message_id=message.pk)
+    logger.info("inbound message %s opened again: %s", message.pk, state)
+    message = (InboundMessage.objects.select_related("organisation", "address", "report")
+               .get(pk=message.pk))
+    return Reopening(message=message, opened=message.state not in {InboundState.QUARANTINED, InboundState.STORED})
 
 
 def inbound_download_record(*, message: InboundMessage, actor: Membership, ip_address: str | None) -> None:
