@@ -32,6 +32,7 @@ from 87-100 to 102-106 messages/s. Deferred transactions still meet SQLite's bus
 In-memory databases (the test suite) are left as Django has them.
 """
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -70,6 +71,14 @@ class _WriteQueue:
         finally:
             self.threads.release()
 
+    @contextlib.contextmanager
+    def turn(self, timeout: float):
+        self.enter(timeout)
+        try:
+            yield
+        finally:
+            self.leave()
+
 
 _queues: dict[str, _WriteQueue] = {}
 _queues_guard = threading.Lock()
@@ -97,29 +106,6 @@ class _QueuedCursor(base.SQLiteCursorWrapper):
             return super().executemany(query, param_list)
 
 
-class _NoTurn:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-_NO_TURN = _NoTurn()
-
-
-class _Turn:
-    def __init__(self, queue: _WriteQueue, timeout: float):
-        self.queue, self.timeout = queue, timeout
-
-    def __enter__(self):
-        self.queue.enter(timeout=self.timeout)
-
-    def __exit__(self, *exc):
-        self.queue.leave()
-        return False
-
-
 class DatabaseWrapper(base.DatabaseWrapper):
     _write_queue_held: _WriteQueue | None = None
 
@@ -134,9 +120,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """The write queue for ``query`` when it is a write outside any transaction; else nothing."""
         if (self._write_queue_held is not None or self.in_atomic_block or not self.get_autocommit()
                 or query.lstrip()[:6].upper() not in _WRITE_VERBS):
-            return _NO_TURN
-        return _Turn(_write_queue(str(self.settings_dict["NAME"])),
-                     float(self.settings_dict["OPTIONS"].get("timeout", 5)))
+            return contextlib.nullcontext()
+        return _write_queue(str(self.settings_dict["NAME"])).turn(self._queue_timeout())
+
+    def _queue_timeout(self) -> float:
+        return float(self.settings_dict["OPTIONS"].get("timeout", 5))
 
     def _queues_writes(self) -> bool:
         mode = getattr(self, "transaction_mode", None) or ""
@@ -146,7 +134,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not self._queues_writes():
             return super()._start_transaction_under_autocommit()
         queue = _write_queue(str(self.settings_dict["NAME"]))
-        queue.enter(timeout=float(self.settings_dict["OPTIONS"].get("timeout", 5)))
+        queue.enter(timeout=self._queue_timeout())
         self._write_queue_held = queue
         try:
             super()._start_transaction_under_autocommit()
