@@ -53,11 +53,19 @@ def message_security_by_inbound(*, organisation_id: int, inbound_ids: list[int])
     return {row.inbound_id: row for row in rows}
 
 
-def undecrypted_quarantined_count(*, organisation: Organisation) -> int:
-    """Received mail in quarantine because OpenPGP could not open it (its quarantine reason is
-    the one OpenPGP recorded, as ``mailintake.services.inbound_openpgp_quarantined`` decides):
-    what a newly added key may open. The state is named by value: the mail intake sits above
-    this app, which does not import it."""
-    return (MessageSecurity.objects.filter(organisation_id=organisation.pk, inbound__state="quarantined",
+def _undecrypted_quarantined(*, organisation_id: int):
+    """Received mail in quarantine because OpenPGP could not open it: its quarantine reason is
+    the one OpenPGP recorded (no key yet, another key, damaged armor). The state is named by
+    value: the mail intake sits above this app, which does not import it."""
+    return (MessageSecurity.objects.filter(organisation_id=organisation_id, inbound__state="quarantined",
                                            inbound__reason=F("reason"))
-            .exclude(reason="").count())
+            .exclude(reason=""))
+
+
+def undecrypted_quarantined_count(*, organisation: Organisation) -> int:
+    """How many such messages a newly added key may open."""
+    return _undecrypted_quarantined(organisation_id=organisation.pk).count()
+
+
+def is_undecrypted_quarantined(*, organisation_id: int, inbound_id: int) -> bool:
+    return _undecrypted_quarantined(organisation_id=organisation_id).filter(inbound_id=inbound_id).exists()

@@ -138,10 +138,8 @@ def inbound_openpgp_quarantined(message: InboundMessage) -> bool:
     the quarantine reason is the one OpenPGP recorded for the message. Quarantined for anything
     else (unreadable MIME, failed processing, not filed), opening it again would change nothing."""
     if message.state != InboundState.QUARANTINED or not message.reason:
-        return False
-    security = pgp_selectors.message_security_by_inbound(
-        organisation_id=message.organisation_id, inbound_ids=[message.pk]).get(message.pk)
-    return security is not None and bool(security.reason) and security.reason[:300] == message.reason
+        return False  # decided without a query for everything else the message pages show
+    return pgp_selectors.is_undecrypted_quarantined(organisation_id=message.organisation_id, inbound_id=message.pk)
 
 
 @dataclass(frozen=True)
