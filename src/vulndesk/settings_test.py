@@ -16,3 +16,7 @@ from vulndesk.settings import *  # noqa: E402,F403
 # in tests/accounts against the real settings list.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# The xdist workers share the data directory but each has its own database, where organisation 1
+# is a different organisation: keyrings (kept per organisation id) get a root per worker.
+PGP_HOME = os.path.join(PGP_HOME, os.environ.get("PYTEST_XDIST_WORKER", "main"))  # noqa: F405
