@@ -134,6 +134,54 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": BROWSER_ARGS}
 
 
+class _InFlightRequests:
+    """Counts requests the live server is still answering. The live server shares the test's
+    in-memory SQLite connection; a request still reading when the test ends holds a table lock
+    and the flush between tests fails with "database table is locked"."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def started(self, **_):
+        with self._lock:
+            self.count += 1
+
+    def finished(self, **_):
+        with self._lock:
+            self.count -= 1
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count > 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def _live_server_settles(request):
+    """For browser tests: after the test (and its page) ends, wait for the live server's last
+    requests to finish before the database is flushed for the next test."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    from django.core.signals import request_finished, request_started
+
+    # Set up after the database, so torn down before its flush.
+    request.getfixturevalue("transactional_db")
+    in_flight = _InFlightRequests()
+    request_started.connect(in_flight.started, weak=False)
+    request_finished.connect(in_flight.finished, weak=False)
+    try:
+        yield
+        # The page (set up after this fixture) is closed by now, so nothing new starts.
+        in_flight.wait_until_idle()
+    finally:
+        request_started.disconnect(in_flight.started)
+        request_finished.disconnect(in_flight.finished)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_key_caches():
     """Data keys are cached per process; test databases roll back and reuse ids, so each test
