@@ -197,3 +197,24 @@ def test_demo_reset_password_prints_a_new_password_that_authenticates():
     assert new != old
     assert _logs_in("admin@demo.example", new) is not None
     assert _logs_in("admin@demo.example", old) is None
+
+
+def test_every_option_of_every_command_of_ours_is_explained():
+    """`--help` is the manual: each of our commands says what it does and each of its own
+    arguments says what it means (Django's common options are explained by Django)."""
+    from django.core.management import get_commands, load_command_class
+
+    common = {"help", "version", "verbosity", "settings", "pythonpath", "traceback", "no_color",
+              "force_color", "skip_checks"}
+    ours = {name: app for name, app in get_commands().items() if app.startswith("vulndesk")}
+    assert set(OUR_COMMANDS) <= set(ours)
+    unexplained = []
+    for name, app in sorted(ours.items()):
+        command = load_command_class(app, name)
+        if not command.help.strip():
+            unexplained.append(f"{name}: no description")
+        parser = command.create_parser("vulndesk", name)
+        for action in parser._actions:
+            if action.dest not in common and not (action.help or "").strip():
+                unexplained.append(f"{name}: {action.dest}")
+    assert unexplained == []

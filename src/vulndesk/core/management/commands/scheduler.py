@@ -16,7 +16,8 @@ class Command(BaseCommand):
             "so this small loop runs beside db_worker.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=int, default=settings.SLA_SWEEP_INTERVAL_SECONDS)
+        parser.add_argument("--interval", type=int, default=settings.SLA_SWEEP_INTERVAL_SECONDS,
+                            help="Seconds between two rounds of periodic tasks (default: %(default)s).")
         parser.add_argument("--once", action="store_true", help="Enqueue each periodic task once and exit.")
 
     def handle(self, *args, interval, once, **options):

@@ -16,8 +16,10 @@ class Command(BaseCommand):
             "scheduler and the inbound SMTP server (security@ mailbox) as one unit. Ctrl-C stops them all.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("VULNDESK_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("VULNDESK_PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("VULNDESK_HOST", "127.0.0.1"),
+                            help="Address the web server listens on (default: VULNDESK_HOST or 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=int(os.environ.get("VULNDESK_PORT", "8000")),
+                            help="Port of the web server (default: VULNDESK_PORT or 8000).")
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
         parser.add_argument("--demo", action="store_true", help="Create the demo organisation if it is missing.")
         parser.add_argument("--no-migrate", action="store_true", help="Skip applying migrations.")

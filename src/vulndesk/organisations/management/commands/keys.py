@@ -12,9 +12,11 @@ class Command(BaseCommand):
             "encryption key first in VULNDESK_KEKS, re-wrap every data key with it (then the old KEK can go).")
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["rotate", "rewrap"])
+        parser.add_argument("action", choices=["rotate", "rewrap"],
+                            help="rotate: new data keys and re-encryption; rewrap: data keys under the first KEK.")
         parser.add_argument("--organisation", help="Slug of one organisation (rotate; default: all).")
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=int, default=500,
+                            help="Rows re-encrypted per transaction (rotate; default: %(default)s).")
         parser.add_argument("--settle-seconds", type=float, default=keys.CURRENT_VERSION_TTL_SECONDS,
                             help="Wait this long before the final pass, so running processes switch keys.")
 
