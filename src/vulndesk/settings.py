@@ -356,6 +356,12 @@ MAIL_INTAKE_RATE_LIMITS = {
 }
 # IMAP polling of mailboxes at the organisations' own providers: seconds a server may stay silent.
 MAIL_INTAKE_IMAP_TIMEOUT = int(os.environ.get("MAIL_INTAKE_IMAP_TIMEOUT", "60"))
+# An organisation's owner chooses the IMAP host, and the poller connects from this server: so it
+# connects only to public addresses (each session resolves once, refuses loopback, private,
+# link-local/cloud metadata, shared and reserved answers, and connects to the checked address).
+# To poll your own internal mail server, list its networks (CIDRs, comma-separated, e.g.
+# "10.0.5.0/24,fd00:5::/64"). Empty by default. Without TLS, loopback only, whatever is listed.
+MAIL_INTAKE_IMAP_ALLOWED_NETWORKS = _env_list("MAIL_INTAKE_IMAP_ALLOWED_NETWORKS")
 
 # --- OpenPGP for the mailbox (pgp): keys, decryption, encrypted replies -------------------------
 # Per-organisation GNUPGHOMEs (a cache rebuilt from the database). Keep the path short: gpg-agent's

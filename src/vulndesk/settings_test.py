@@ -20,3 +20,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The xdist workers share the data directory but each has its own database, where organisation 1
 # is a different organisation: keyrings (kept per organisation id) get a root per worker.
 PGP_HOME = os.path.join(PGP_HOME, os.environ.get("PYTEST_XDIST_WORKER", "main"))  # noqa: F405
+
+# The test dovecot listens on loopback, which the IMAP poller refuses unless allowed (as an
+# operator would allow an internal mail server); the tests of that refusal empty this list.
+MAIL_INTAKE_IMAP_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]

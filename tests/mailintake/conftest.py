@@ -165,6 +165,8 @@ def command_environment(database: str, settings, smtp_sink) -> dict:
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "vulndesk.settings", "VULNDESK_ENV": "embedded",
                    "DATABASE_URL": f"sqlite:///{database}", "VULNDESK_DATA_DIR": str(settings.DATA_DIR),
                    "ATTACHMENT_ROOT": str(settings.ATTACHMENT_ROOT), "EMAIL_HOST": "127.0.0.1",
-                   "EMAIL_PORT": str(smtp_sink.port), "SITE_URL": settings.SITE_URL, "LOG_LEVEL": "WARNING"}
+                   "EMAIL_PORT": str(smtp_sink.port), "SITE_URL": settings.SITE_URL, "LOG_LEVEL": "WARNING",
+                   # The test dovecot is on loopback, allowed as an operator allows an internal server.
+                   "MAIL_INTAKE_IMAP_ALLOWED_NETWORKS": ",".join(settings.MAIL_INTAKE_IMAP_ALLOWED_NETWORKS)}
     environment.pop("EMAIL_BACKEND", None)
     return environment

@@ -49,7 +49,10 @@ class ImapMailboxForm(forms.Form):
     product = forms.ModelChoiceField(label="Or file reports into", queryset=None, required=False,
                                      empty_label="(choose an address above instead)",
                                      help_text="Only for an organisation without an intake address.")
-    host = forms.CharField(label="IMAP server", max_length=253, help_text="Host name only, e.g. imap.example.org.")
+    host = forms.CharField(label="IMAP server", max_length=253,
+                           help_text="Host name only, e.g. imap.example.org. A server on the public internet; "
+                                     "one on an internal network only if this installation's administrator "
+                                     "allowed that network.")
     security = forms.ChoiceField(label="Security", choices=ImapSecurity.choices, initial=ImapSecurity.TLS)
     port = forms.IntegerField(label="Port", min_value=1, max_value=65535, initial=993)
     username = forms.CharField(label="User name", max_length=254,

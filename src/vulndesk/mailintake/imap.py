@@ -14,6 +14,16 @@ What a session does to the organisation's mailbox, and only that:
 Every failure reaches callers as ``ImapProblem`` with a short text in our own words: no server
 response text (it may echo what we sent), no user name, no password.
 
+Where a session may connect (SSRF, ASVS V1.3.6): an organisation's owner chooses the host, and
+the connection leaves from the vulndesk server, inside its network. So the host is resolved once
+per session and every answer must be a public address (``destination_addresses``: the block
+list of ``notifications.egress`` plus ``is_global``, IPv4-mapped forms unwrapped), unless it lies
+in a network the operator allowed (``MAIL_INTAKE_IMAP_ALLOWED_NETWORKS``, for their own internal
+mail server). The socket then goes to that checked address, never to the name again, so a DNS
+answer that changes between check and connect (rebinding) cannot redirect it; TLS still sends the
+configured name as SNI and checks the certificate against it. The settings form checks the same
+when the mailbox is saved, and every session checks again.
+
 Memory is bounded: sizes are asked first (``RFC822.SIZE``), a message over the limit is never
 fetched whole (only its header, itself bounded), and the client refuses any literal larger than
 the limit, in case a server sends more than it announced.
@@ -22,12 +32,16 @@ the limit, in case a server sends more than it announced.
 import contextlib
 import imaplib
 import ipaddress
+import logging
 import re
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from imap_tools import BaseMailBox
 from imap_tools.errors import (
     MailboxLoginError,
@@ -37,12 +51,20 @@ from imap_tools.errors import (
 from imap_tools.utils import encode_folder
 
 from vulndesk.core.errors import DomainError
+from vulndesk.notifications.egress import address_refusal
+
+logger = logging.getLogger(__name__)
 
 IMPORTED_KEYWORD = "$VulndeskImported"
 TOO_LARGE_KEYWORD = "$VulndeskTooLarge"
 HEADER_MAX_BYTES = 64 * 1024
 CERTIFICATE_MAX_CHARS = 20_000
 DEFAULT_PORTS = {"tls": 993, "starttls": 143, "none": 143}
+# Any port from 1 to 65535: the address check, not the port, keeps the poller out of internal
+# networks. Behind it only public hosts (and networks the operator allowed) are reachable, which
+# anyone can probe directly; providers and self-hosters do run IMAP on odd ports; mailboxes saved
+# on them must keep working; and what staff see of a failure is our own words, never what the
+# other side answered, so a port that is not IMAP tells them nothing but "failed".
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
@@ -65,6 +87,8 @@ def host_clean(value: str) -> str:
         text = text[1:-1]
     if not text or len(text) > 253:
         raise InvalidImapSetting("Give the IMAP server's host name, e.g. imap.example.org.", field="host")
+    if "%" in text:  # an IPv6 zone (fe80::1%eth0) names an interface of our server, not a mail server
+        raise InvalidImapSetting("Give the host name or address without a %zone.", field="host")
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -89,7 +113,7 @@ def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return _unwrapped(host).is_loopback
     except ValueError:
         return False
 
@@ -104,10 +128,107 @@ def security_check(*, host: str, security: str) -> None:
 
 
 def port_check(port) -> int:
-    if not isinstance(port, int) or not 1 <= port <= 65535:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise InvalidImapSetting("The port is a number from 1 to 65535 (993 for TLS, 143 for STARTTLS).",
                                  field="port")
     return port
+
+
+# --- where a session may connect -----------------------------------------------------------------
+
+Resolver = Callable[[str, int], list[str]]
+
+
+class ImapDestinationRefused(InvalidImapSetting):
+    """The host is, or resolves to, an address vulndesk may not connect to."""
+
+    code = "imap_destination_refused"
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message, field="host")
+        self.reason = reason  # for the log: the address and the network it fell in
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return [info[4][0] for info in infos]
+
+
+def allowed_networks(values=None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The operator's ``MAIL_INTAKE_IMAP_ALLOWED_NETWORKS`` (CIDRs, or single addresses), parsed.
+    A typo stops the poller with the entry named rather than silently allowing less, or more."""
+    if values is None:
+        values = getattr(settings, "MAIL_INTAKE_IMAP_ALLOWED_NETWORKS", [])
+    if isinstance(values, str):
+        values = [item for item in values.split(",") if item.strip()]
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(str(value).strip(), strict=True))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"MAIL_INTAKE_IMAP_ALLOWED_NETWORKS: {str(value)[:60]!r} is not a network in CIDR form with "
+                "its host bits zero (e.g. 10.0.5.0/24, 192.168.1.25 or fd00:1::/64).") from None
+    return tuple(networks)
+
+
+def _unwrapped(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
+    return ip
+
+
+def _address_refusal(address: str, allowed) -> str | None:
+    """Why ``address`` may not be connected to, or None."""
+    try:
+        ip = _unwrapped(address)
+    except ValueError:
+        return f"{address[:60]!r} is not an IP address"
+    if ip.is_unspecified or ip.is_multicast:
+        # Never a server, whatever the operator allowed (0.0.0.0 reaches this very machine).
+        return f"{ip} is an unspecified or multicast address"
+    if any(ip.version == network.version and ip in network for network in allowed):
+        return None
+    return address_refusal(str(ip))
+
+
+def destination_addresses(host: str, port: int, *, allowed=None, resolver: Resolver = system_resolver
+                          ) -> tuple[str, ...]:
+    """The addresses a session to ``host`` may connect to: a literal address as it is, a name
+    resolved once. Raises ``ImapDestinationRefused`` when any answer is not public and not in an
+    allowed network (a name answering one public and one internal address would otherwise let
+    the connection pick the internal one), ``socket.gaierror`` when the name does not resolve."""
+    allowed = allowed_networks() if allowed is None else allowed
+    try:
+        addresses, literal = [str(_unwrapped(host))], True
+    except ValueError:
+        answers = resolver(host, port)
+        addresses, literal = list(dict.fromkeys(answer.split("%", 1)[0] for answer in answers)), False
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, "no address") from None
+    for address in addresses:
+        reason = _address_refusal(address, allowed)
+        if reason:
+            what = "That address" if literal else f"{host[:80]} resolves to an address that"
+            raise ImapDestinationRefused(
+                f"{what} is not on the public internet (loopback, private, link-local or reserved), so vulndesk "
+                "does not connect to it. To poll a mail server on your own network, the administrator of "
+                "this vulndesk installation allows its network with MAIL_INTAKE_IMAP_ALLOWED_NETWORKS.",
+                reason=reason)
+    return tuple(addresses)
+
+
+def destination_check(*, host: str, port: int, security: str, allowed=None,
+                      resolver: Resolver = system_resolver) -> tuple[str, ...]:
+    """``destination_addresses``, and: without TLS, every address must be loopback (the name
+    "localhost" or a loopback literal is not enough if the answer says otherwise)."""
+    addresses = destination_addresses(host, port, allowed=allowed, resolver=resolver)
+    if security == "none" and not all(_unwrapped(address).is_loopback for address in addresses):
+        raise InvalidImapSetting("Without TLS only a server on this machine (loopback) may be used, and this "
+                                 "host does not resolve to loopback only: choose TLS or STARTTLS.",
+                                 field="security")
+    return addresses
 
 
 def folder_clean(value: str, *, field: str = "folder", required: bool = True) -> str:
@@ -229,27 +350,64 @@ class _BoundedLiterals:
         return super().read(size)
 
 
-class _IMAP4(_BoundedLiterals, imaplib.IMAP4):
-    pass
+class _Pinned:
+    """TCP to the checked address, never to the name again. ``self.host`` stays the configured
+    name, so imaplib's TLS (from the start, or after STARTTLS) sends it as SNI and checks the
+    certificate against it."""
+
+    def __init__(self, *args, address: str, **kwargs):
+        self.pinned_address = address
+        super().__init__(*args, **kwargs)
+
+    def _pinned_socket(self, timeout) -> socket.socket:
+        if timeout is not None and not timeout:
+            raise ValueError("Non-blocking socket (timeout=0) is not supported")
+        return socket.create_connection((self.pinned_address, self.port), timeout)
 
 
-class _IMAP4_SSL(_BoundedLiterals, imaplib.IMAP4_SSL):  # noqa: N801 (imaplib's spelling)
-    pass
+class _IMAP4(_Pinned, _BoundedLiterals, imaplib.IMAP4):
+    def _create_socket(self, timeout):
+        return self._pinned_socket(timeout)
+
+
+class _IMAP4_SSL(_Pinned, _BoundedLiterals, imaplib.IMAP4_SSL):  # noqa: N801 (imaplib's spelling)
+    def _create_socket(self, timeout):
+        sock = self._pinned_socket(timeout)
+        try:
+            return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
 
 
 class _Mailbox(BaseMailBox):
-    """imap-tools on our bounded imaplib clients, with the security chosen for the mailbox."""
+    """imap-tools on our bounded imaplib clients, with the security chosen for the mailbox,
+    connected to one of the checked ``addresses``."""
 
-    def __init__(self, target: ImapTarget, *, context: ssl.SSLContext | None, max_literal_bytes: int):
+    def __init__(self, target: ImapTarget, *, addresses: tuple[str, ...], context: ssl.SSLContext | None,
+                 max_literal_bytes: int):
         self._target, self._context, self._max_literal_bytes = target, context, max_literal_bytes
+        self._addresses = addresses
         super().__init__()
+
+    def _connect(self, address: str) -> imaplib.IMAP4:
+        target = self._target
+        if target.security == "tls":
+            return _IMAP4_SSL(target.host, target.port, address=address, ssl_context=self._context,
+                              timeout=target.timeout)
+        return _IMAP4(target.host, target.port, address=address, timeout=target.timeout)
 
     def _get_mailbox_client(self) -> imaplib.IMAP4:
         target = self._target
-        if target.security == "tls":
-            client = _IMAP4_SSL(target.host, target.port, ssl_context=self._context, timeout=target.timeout)
-        else:
-            client = _IMAP4(target.host, target.port, timeout=target.timeout)
+        for index, address in enumerate(self._addresses):
+            try:
+                client = self._connect(address)
+                break
+            except (ConnectionError, TimeoutError):
+                # Another checked address of the same name may answer; a TLS failure is not
+                # fixed by another address, so only these are tried again.
+                if index == len(self._addresses) - 1:
+                    raise
         client.max_literal_bytes = self._max_literal_bytes
         if target.security == "starttls":
             if "STARTTLS" not in client.capabilities:
@@ -326,8 +484,8 @@ class ImapSession:
     """One logged-in connection with ``target.folder`` selected read-write. Use as a context
     manager; every method raises ``ImapProblem``."""
 
-    def __init__(self, target: ImapTarget, *, max_bytes: int):
-        self.target, self.max_bytes = target, max_bytes
+    def __init__(self, target: ImapTarget, *, max_bytes: int, resolver: Resolver = system_resolver):
+        self.target, self.max_bytes, self.resolver = target, max_bytes, resolver
         self.mailbox: _Mailbox | None = None
         self.capabilities: frozenset[str] = frozenset()
         self.keeps_keywords = True
@@ -343,10 +501,29 @@ class ImapSession:
 
     def open(self) -> None:
         target = self.target
-        security_check(host=target.host, security=target.security)
+        # The settings were checked when saved; checked again here, as the row may predate a
+        # rule and a DNS answer may have changed since (the one that counts is this one).
+        try:
+            host_clean(target.host)
+            port_check(target.port)
+            security_check(host=target.host, security=target.security)
+            with _explained("connect", "looking up the server"):
+                addresses = destination_check(host=target.host, port=target.port, security=target.security,
+                                              resolver=self.resolver)
+        except ImapDestinationRefused as refusal:
+            # ASVS V16.3.3: an SSRF refusal is a security event (addresses only, no credentials).
+            logger.warning("imap destination refused: %s", refusal.reason, extra={"security_event": "ssrf_refused"})
+            raise ImapProblem(refusal.message, kind="destination") from None
+        except InvalidImapSetting as refusal:
+            raise ImapProblem(refusal.message, kind="settings") from None
+        except ImproperlyConfigured as error:
+            logger.error("imap: %s", error)
+            raise ImapProblem("This vulndesk installation's list of allowed internal networks is invalid: its "
+                              "administrator must correct MAIL_INTAKE_IMAP_ALLOWED_NETWORKS.", kind="settings") from None
         context = tls_context(target.trusted_certificate) if target.security != "none" else None
         with _explained("connect", "connecting"):
-            self.mailbox = _Mailbox(target, context=context, max_literal_bytes=self.max_bytes + HEADER_MAX_BYTES)
+            self.mailbox = _Mailbox(target, addresses=addresses, context=context,
+                                    max_literal_bytes=self.max_bytes + HEADER_MAX_BYTES)
         try:
             self._login()
             self._select()

@@ -8,8 +8,9 @@ literal text ``%252e%252e%252f``. HTML is never rendered: it is turned into plai
 parser that keeps only text and link targets (``html_to_text``).
 
 ``parse_mail`` raises ``Unparseable`` for a message whose MIME structure is broken (missing
-boundaries), which carries no mail headers at all, or on which the parser itself fails; the
-caller keeps such a message in quarantine for a person to read.
+boundaries) or nested deeper than ``MAX_MIME_DEPTH`` (no mail program nests so deep; the walks
+over the parts would otherwise exhaust the stack), which carries no mail headers at all, or on
+which the parser itself fails; the caller keeps such a message in quarantine for a person to read.
 """
 
 import re
@@ -34,6 +35,8 @@ CHARSET_ALIASES = {
     "ascii": "cp1252", "shift_jis": "cp932", "shift-jis": "cp932", "x-sjis": "cp932", "sjis": "cp932",
     "windows-31j": "cp932", "ms_kanji": "cp932", "cp932": "cp932",
 }
+MAX_MIME_DEPTH = 20  # multipart levels; real mail has a handful (mixed > alternative > related)
+_TOO_DEEP = f"The MIME structure is nested more than {MAX_MIME_DEPTH} levels deep; a person must read it."
 PRECEDENCE_AUTOMATIC = {"bulk", "list", "junk", "auto_reply"}
 AUTOMATIC_SENDERS = {"mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply"}
 _AUTH_FAILURE = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*(fail|softfail|permerror)\b", re.IGNORECASE)
@@ -74,11 +77,29 @@ def parse_mail(raw: bytes | bytearray, *, envelope_from: str = "") -> ParsedMail
         raise Unparseable("The message is empty.")
     try:
         message = message_from_bytes(raw, policy=policy.default)
+        if mime_depth(message) > MAX_MIME_DEPTH:
+            raise Unparseable(_TOO_DEEP)
         return _read(message, envelope_from)
     except Unparseable:
         raise
+    except RecursionError:  # the email package's own parser recurses per level
+        raise Unparseable(_TOO_DEEP) from None
     except Exception as error:  # the parser on hostile input: any failure means "a person reads it"
         raise Unparseable(f"The mail parser failed ({type(error).__name__}).") from None
+
+
+def mime_depth(message: EmailMessage) -> int:
+    """How many multipart levels deep the message goes (1: not multipart). Iterative, so the
+    measure itself cannot exhaust the stack; stops counting past ``MAX_MIME_DEPTH``."""
+    deepest, stack = 0, [(message, 1)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_MIME_DEPTH:
+            break
+        if part.is_multipart() and part.get_content_maintype() == "multipart":
+            stack += [(sub, depth + 1) for sub in part.get_payload() if isinstance(sub, EmailMessage)]
+    return deepest
 
 
 def _read(message: EmailMessage, envelope_from: str) -> ParsedMail:

@@ -9,6 +9,10 @@ intake threads and routes on) and returns what the intake should file instead, w
 * PGP/MIME signed (section 5), also inside an encrypted message (section 6.1) or combined with
   the encryption (section 6.2): the signature is checked against the keys the reporter gave
   (earlier, for this report, or attached to this very message);
+* either of those wrapped in ``multipart/mixed`` by a mailing list or mail program (a footer
+  beside it): opened as at the top, and the parts around it are read separately and appended
+  below a line that says they are not covered: the signature status speaks for the signed part
+  only, and inline OpenPGP in the outside text is not opened (nor its keys used to verify);
 * inline PGP in the text: ``-----BEGIN PGP MESSAGE-----`` blocks are decrypted and clear-signed
   blocks checked, each replaced by its text;
 * public keys the sender attached (or pasted) are checked (``keys.public_key_inspect``) and
@@ -30,6 +34,7 @@ from vulndesk.pgp.operations import CandidateKeys, SignatureCheck, Undecryptable
 may_carry_openpgp = mime.may_carry_openpgp  # the intake's fast test, before anything else here
 MAX_INLINE_BLOCKS = 10
 MAX_KEYS_PER_MAIL = 3
+OUTSIDE_LINE = "-" * 40
 SEVERITY = operations.SEVERITY
 
 
@@ -83,15 +88,31 @@ def _verify_signed(entity: bytes, candidates: CandidateKeys) -> tuple[bytes, Sig
     return signed, operations.verify_detached(mime.canonical(signed), signature, candidates)
 
 
-def _open_mime(organisation_id: int, raw: bytes, candidates: CandidateKeys, security: MailSecurity) -> bytes | None:
+@dataclass
+class _OpenedMime:
+    message: bytes  # the outer headers over the opened entity
+    outside: bytes | None = None  # the outer headers over the parts a wrapped PGP/MIME part does not cover
+
+
+def _open_mime(organisation_id: int, raw: bytes, candidates: CandidateKeys,
+               security: MailSecurity) -> _OpenedMime | None:
     kind = mime.pgp_mime_kind(raw)
-    if kind is None:
+    if kind is not None:
+        return _OpenedMime(_open_entity(organisation_id, raw, raw, kind, candidates, security))
+    wrapped = mime.wrapped_pgp_mime(raw)
+    if wrapped is None:
         return None
+    opened = _open_entity(organisation_id, raw, wrapped.entity, wrapped.kind, candidates, security)
+    outside = [part for part in wrapped.outside if not mime.is_blank_part(part)]
+    return _OpenedMime(opened, mime.outside_message(raw, tuple(outside)) if outside else None)
+
+
+def _open_entity(organisation_id: int, raw: bytes, entity: bytes, kind: str, candidates: CandidateKeys,
+                 security: MailSecurity) -> bytes:
     security.format = MessageSecurity.Format.PGP_MIME
-    entity = raw
     if kind == mime.ENCRYPTED:
         security.was_encrypted = True
-        opened = _open(organisation_id, mime.encrypted_data(raw), candidates, encrypted=True,
+        opened = _open(organisation_id, mime.encrypted_data(entity), candidates, encrypted=True,
                        keys_in=mime.attached_key_blocks)
         security.was_decrypted = True
         security.add_signature(opened.signature)
@@ -153,10 +174,12 @@ def mail_read(*, organisation_id: int, raw: bytes, parsed: Any, on_file_keys: li
     ``UnreadableMail``; ``parse`` may raise its own error for a broken decrypted message."""
     security = MailSecurity()
     candidates = CandidateKeys(on_file=list(on_file_keys))
+    outside = None
     try:
         opened = _open_mime(organisation_id, raw, candidates, security)
         if opened is not None:
-            parsed = parse(opened)
+            parsed = parse(opened.message)
+            outside = parse(opened.outside) if opened.outside is not None else None
         # Keys pasted into the text or attached as files may have signed inline blocks.
         candidates.attached += [block for block in _key_blocks(parsed.attachments, parsed.text)
                                 if block not in candidates.attached][:MAX_KEYS_PER_MAIL]
@@ -168,4 +191,26 @@ def mail_read(*, organisation_id: int, raw: bytes, parsed: Any, on_file_keys: li
     parsed.notes = [*parsed.notes, *notes]
     if security.was_encrypted and security.was_decrypted:
         security.reason = "Decrypted with the organisation's key."
+    if outside is not None:
+        _append_outside(parsed, outside, security)
     return parsed, security
+
+
+def _append_outside(parsed: Any, outside: Any, security: MailSecurity) -> None:
+    """What came beside a wrapped PGP/MIME part (a list's footer): below a line saying it is not
+    covered, so neither the signature status nor "decrypted" can be read as speaking for it.
+    Its files are filed like any sent in clear; OpenPGP keys and signatures there are not used."""
+    what = "encrypted" if security.was_encrypted else "signed"
+    text = outside.text.strip("\n")
+    files = [attachment for attachment in outside.attachments if not mime.is_key_or_signature(attachment.content)]
+    if text:
+        parsed.text = (f"{parsed.text}\n\n{OUTSIDE_LINE}\n[Not {what}: the text below came outside the {what} "
+                       f"part of the e-mail, e.g. a mailing list's footer. Anyone on the way may "
+                       f"have added or changed it.]\n\n{text}")
+    parsed.attachments = [*parsed.attachments, *files]
+    covered = "encryption or signature" if security.was_encrypted else "signature"
+    parsed.notes = [*parsed.notes, *outside.notes,
+                    f"The {what} part came wrapped in a larger message: the text and files beside it (below the "
+                    f"line) are not covered by the {covered}."]
+    security.reason = (f"{security.reason} " if security.reason else "") + (
+        "Wrapped in multipart/mixed: the status covers the protected part only, not the text or files beside it.")

@@ -13,10 +13,17 @@ message exactly like one sent in the clear (attachments inside become attachment
 the usual checks). With "protected headers" (draft-autocrypt-lamps-protected-headers) the inner
 Subject replaces the placeholder outside; From and the threading headers always stay the outer
 ones, which the rest of the intake matches on.
+
+Some mailing lists and mail programs wrap the PGP/MIME part in a ``multipart/mixed`` and add a
+footer (or a header) as a part of its own beside it. ``wrapped_pgp_mime`` finds such a part, at
+most ``MAX_WRAPPING`` levels of ``multipart/mixed`` down, and returns the parts around it
+separately: they are opened as the unprotected remainder, never as part of what was signed or
+encrypted.
 """
 
 import re
 import secrets
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import MIMEPart
 from email.parser import BytesHeaderParser
@@ -31,6 +38,8 @@ INLINE_MESSAGE = re.compile(r"^-----BEGIN PGP MESSAGE-----[ \t]*$.*?^-----END PG
 INLINE_SIGNED = re.compile(r"^-----BEGIN PGP SIGNED MESSAGE-----[ \t]*$.*?^-----END PGP SIGNATURE-----[ \t]*$",
                            re.S | re.M)
 MAX_KEY_PARTS = 3
+MAX_WRAPPING = 3  # levels of multipart/mixed looked through for a PGP/MIME part
+MAX_WRAPPED_PARTS = 50  # parts of one multipart/mixed level looked at
 KEY_PART_MAX_BYTES = 1024 * 1024
 
 
@@ -88,6 +97,79 @@ def multipart_parts(raw: bytes) -> list[bytes]:
             return parts
         start = match.end()
     raise MimeBroken("The multipart message has no closing boundary.")
+
+
+@dataclass(frozen=True)
+class Wrapped:
+    """A PGP/MIME part found inside ``multipart/mixed`` wrapping: the part itself, its kind, how
+    many levels down it was, and the parts around it (raw, in order), which it does not cover."""
+
+    entity: bytes
+    kind: str
+    depth: int
+    outside: tuple[bytes, ...]
+
+
+def is_blank_part(part: bytes) -> bool:
+    head, body = split_entity(part)
+    try:
+        content_type = _content_type(head)[0] if head else "text/plain"
+    except Exception:
+        return False
+    return content_type == "text/plain" and not body.strip()
+
+
+def wrapped_pgp_mime(raw: bytes) -> Wrapped | None:
+    """The PGP/MIME part of a ``multipart/mixed`` message whose only PGP/MIME part it is (first,
+    or among text parts a list added), looking through at most ``MAX_WRAPPING`` levels of
+    ``multipart/mixed`` (each entered through its first non-blank part). None when there is no
+    such part. Raises ``MimeBroken`` when there are several side by side (which one would the
+    signature status speak for?), or an encrypted part sits deeper than we look."""
+    entity, outside = raw, []
+    for depth in range(1, MAX_WRAPPING + 1):
+        try:
+            content_type = _content_type(split_entity(entity)[0][:256 * 1024])[0]
+        except Exception:
+            return None
+        if content_type != "multipart/mixed":
+            return None
+        try:
+            parts = multipart_parts(entity)
+        except MimeBroken:
+            return None  # the mail parser reports the broken structure in its own words
+        if len(parts) > MAX_WRAPPED_PARTS:
+            return None
+        kinds = [pgp_mime_kind(part) for part in parts]
+        found = [index for index, kind in enumerate(kinds) if kind is not None]
+        if len(found) > 1:
+            raise MimeBroken("The message holds several PGP/MIME parts side by side; vulndesk opens one per "
+                             "message. Ask the sender to send them separately.")
+        if found:
+            index = found[0]
+            return Wrapped(entity=parts[index], kind=kinds[index], depth=depth,
+                           outside=tuple([*outside, *parts[:index], *parts[index + 1:]]))
+        significant = [index for index, part in enumerate(parts) if not is_blank_part(part)]
+        if not significant:
+            return None
+        index = significant[0]
+        outside += [*parts[:index], *parts[index + 1:]]
+        entity = parts[index]
+    if b"application/pgp-encrypted" in entity.lower():
+        raise MimeBroken(f"An encrypted part is wrapped in more than {MAX_WRAPPING} levels of multipart/mixed; "
+                         "vulndesk does not look that deep. Read the original message.")
+    return None
+
+
+def outside_message(raw: bytes, parts: tuple[bytes, ...]) -> bytes:
+    """The outer message's headers over a ``multipart/mixed`` of ``parts`` (the parts a wrapped
+    PGP/MIME part does not cover), for the mail parser to read as any other message."""
+    outer_fields = [value for name, value in _fields(split_entity(raw)[0])
+                    if not name.startswith("content-") and name != "mime-version"]
+    boundary = _boundary()
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + canonical(part) + b"\r\n" for part in parts)
+    return (b"\r\n".join([*outer_fields, b"MIME-Version: 1.0",
+                           f'Content-Type: multipart/mixed; boundary="{boundary}"'.encode()])
+            + b"\r\n\r\n" + body + b"--" + boundary.encode() + b"--\r\n")
 
 
 def canonical(data: bytes) -> bytes:

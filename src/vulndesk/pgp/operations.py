@@ -20,6 +20,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from vulndesk.core import clock
 from vulndesk.pgp.keyring import (
     SecretKeyMaterial,
@@ -193,7 +195,21 @@ def open_packets(data: bytes, candidates: CandidateKeys) -> Opened:
     if not any(words[0] == "PLAINTEXT" for words in status):
         raise Undecryptable("The decrypted data could not be read (damaged, or larger than allowed once "
                             "decompressed).")
+    if _over_output_limit(result.data, status):
+        raise Undecryptable(f"The decrypted data is larger than allowed once decompressed (more than "
+                            f"{settings.PGP_MAX_OUTPUT_BYTES / (1024 * 1024):g} MB); it was not read. The original "
+                            "message is kept.")
     return Opened(result.data, _with_source(signature_from_status(status), sources))
+
+
+def _over_output_limit(plaintext: bytes, status: list[list[str]]) -> bool:
+    """gpg stops writing at ``--max-output`` but still says PLAINTEXT and DECRYPTION_OKAY: the cut
+    is seen only in the length (what came out reached the limit, or what the literal packet
+    announced exceeds it). A cut plaintext must never be filed as if it were the whole."""
+    limit = settings.PGP_MAX_OUTPUT_BYTES
+    announced = [int(words[1]) for words in status if words[0] == "PLAINTEXT_LENGTH" and len(words) > 1
+                 and words[1].isdigit()]
+    return len(plaintext) >= limit or any(length > limit for length in announced)
 
 
 def verify_detached(data: bytes, signature: bytes, candidates: CandidateKeys) -> SignatureCheck:

@@ -38,6 +38,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F, Q
 
@@ -121,6 +122,8 @@ def _cleaned(organisation_id: int, values: MailboxSettings, *, password_required
     processed = imap.folder_clean(values.processed_folder, field="processed_folder", required=False)
     if processed and imap.same_folder(folder, processed):
         raise InvalidImapSetting("The processed folder must differ from the folder to read.", field="processed_folder")
+    port = imap.port_check(values.port)
+    _destination_check(host=host, port=port, security=security)
     interval = values.poll_interval_seconds
     if not isinstance(interval, int) or not INTERVAL_MIN_SECONDS <= interval <= INTERVAL_MAX_SECONDS:
         raise InvalidImapSetting("Poll every 1 to 1440 minutes.", field="poll_interval_seconds")
@@ -135,7 +138,7 @@ def _cleaned(organisation_id: int, values: MailboxSettings, *, password_required
     if product is not None and product.organisation_id != organisation_id:
         raise InvalidImapSetting("Choose one of this organisation's products.", field="product")
     cleaned = {
-        "name": name, "host": host, "port": imap.port_check(values.port), "security": security,
+        "name": name, "host": host, "port": port, "security": security,
         "folder": folder, "processed_folder": processed,
         "trusted_certificate": imap.certificate_clean(values.trusted_certificate),
         "import_since": values.import_since, "poll_interval_seconds": interval,
@@ -145,6 +148,24 @@ def _cleaned(organisation_id: int, values: MailboxSettings, *, password_required
     if values.password or password_required:
         cleaned["password"] = imap.credential_clean(values.password, field="password", max_chars=512)
     return cleaned
+
+
+def _destination_check(*, host: str, port: int, security: str) -> None:
+    """Refuse now a host that is or resolves to an internal address (the same check runs again
+    at every connection, where it is the one that counts). A name that does not resolve from
+    here right now is saved: the next poll says so, and a passing DNS failure must not block
+    staff from correcting other settings."""
+    try:
+        imap.destination_check(host=host, port=port, security=security)
+    except imap.ImapDestinationRefused as refusal:
+        logger.warning("imap destination refused: %s", refusal.reason, extra={"security_event": "ssrf_refused"})
+        raise
+    except (OSError, UnicodeError):
+        return
+    except ImproperlyConfigured as error:
+        logger.error("imap: %s", error)
+        raise DomainError("This vulndesk installation's list of allowed internal networks is invalid: its "
+                          "administrator must correct MAIL_INTAKE_IMAP_ALLOWED_NETWORKS.", field="host") from None
 
 
 def imap_mailbox_add(*, actor: Membership, values: MailboxSettings) -> ImapMailbox:
