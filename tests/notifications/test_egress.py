@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from vulndesk.notifications.egress import UnsafeWebhookURL, address_refusal, webhook_target
+from vulndesk.core.egress import address_refusal
+from vulndesk.notifications.egress import UnsafeWebhookURL, webhook_target
 
 PUBLIC = "93.184.215.14"
 

@@ -17,7 +17,7 @@ response text (it may echo what we sent), no user name, no password.
 Where a session may connect (SSRF, ASVS V1.3.6): an organisation's owner chooses the host, and
 the connection leaves from the vulndesk server, inside its network. So the host is resolved once
 per session and every answer must be a public address (``destination_addresses``: the block
-list of ``notifications.egress`` plus ``is_global``, IPv4-mapped forms unwrapped), unless it lies
+list of ``core.egress`` plus ``is_global``, IPv4-mapped forms unwrapped), unless it lies
 in a network the operator allowed (``MAIL_INTAKE_IMAP_ALLOWED_NETWORKS``, for their own internal
 mail server). The socket then goes to that checked address, never to the name again, so a DNS
 answer that changes between check and connect (rebinding) cannot redirect it; TLS still sends the
@@ -36,7 +36,6 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -50,8 +49,8 @@ from imap_tools.errors import (
 )
 from imap_tools.utils import encode_folder
 
+from vulndesk.core.egress import Resolver, address_refusal, system_resolver, unwrapped_address
 from vulndesk.core.errors import DomainError
-from vulndesk.notifications.egress import address_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return _unwrapped(host).is_loopback
+        return unwrapped_address(host).is_loopback
     except ValueError:
         return False
 
@@ -136,9 +135,6 @@ def port_check(port) -> int:
 
 # --- where a session may connect -----------------------------------------------------------------
 
-Resolver = Callable[[str, int], list[str]]
-
-
 class ImapDestinationRefused(InvalidImapSetting):
     """The host is, or resolves to, an address vulndesk may not connect to."""
 
@@ -147,11 +143,6 @@ class ImapDestinationRefused(InvalidImapSetting):
     def __init__(self, message: str, *, reason: str):
         super().__init__(message, field="host")
         self.reason = reason  # for the log: the address and the network it fell in
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
 
 
 def allowed_networks(values=None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -172,17 +163,10 @@ def allowed_networks(values=None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv
     return tuple(networks)
 
 
-def _unwrapped(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
-    return ip
-
-
 def _address_refusal(address: str, allowed) -> str | None:
     """Why ``address`` may not be connected to, or None."""
     try:
-        ip = _unwrapped(address)
+        ip = unwrapped_address(address)
     except ValueError:
         return f"{address[:60]!r} is not an IP address"
     if ip.is_unspecified or ip.is_multicast:
@@ -201,7 +185,7 @@ def destination_addresses(host: str, port: int, *, allowed=None, resolver: Resol
     the connection pick the internal one), ``socket.gaierror`` when the name does not resolve."""
     allowed = allowed_networks() if allowed is None else allowed
     try:
-        addresses, literal = [str(_unwrapped(host))], True
+        addresses, literal = [str(unwrapped_address(host))], True
     except ValueError:
         answers = resolver(host, port)
         addresses, literal = list(dict.fromkeys(answer.split("%", 1)[0] for answer in answers)), False
@@ -224,7 +208,7 @@ def destination_check(*, host: str, port: int, security: str, allowed=None,
     """``destination_addresses``, and: without TLS, every address must be loopback (the name
     "localhost" or a loopback literal is not enough if the answer says otherwise)."""
     addresses = destination_addresses(host, port, allowed=allowed, resolver=resolver)
-    if security == "none" and not all(_unwrapped(address).is_loopback for address in addresses):
+    if security == "none" and not all(unwrapped_address(address).is_loopback for address in addresses):
         raise InvalidImapSetting("Without TLS only a server on this machine (loopback) may be used, and this "
                                  "host does not resolve to loopback only: choose TLS or STARTTLS.",
                                  field="security")

@@ -7,9 +7,7 @@ connects to one of those addresses (never resolving again), with SNI and certifi
 and ``Host`` taken from the name, so a DNS answer that changes between check and connect
 (rebinding) cannot redirect the request. Callers check again at every delivery.
 
-"Public" is decided by an explicit block list first, and ``is_global`` only second: Python
-3.11.7 predates the CVE-2024-4032 fix and calls the NAT64 (64:ff9b::/96) and 6to4 (2002::/16)
-forms of 127.0.0.1 global. IPv4-mapped IPv6 addresses are unwrapped and judged as IPv4.
+Which addresses are public is ``core.egress``'s rule, shared with the IMAP poller.
 Numeric host forms that resolvers read differently (``2130706433``, ``0x7f.1``, ``0177.0.0.1``,
 ``127.1``) are refused outright. Redirects are never followed (ASVS V15.3.2): a 3xx counts as a
 failed delivery.
@@ -24,33 +22,18 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from vulndesk.core.egress import Resolver, address_refusal, is_loopback_address, system_resolver
 from vulndesk.core.errors import DomainError
 from vulndesk.notifications.config import setting
 
 logger = logging.getLogger(__name__)
 
-Resolver = Callable[[str, int], list[str]]
 ALLOWED_PORTS = frozenset({443, 8443})
 URL_MAX_CHARS = 2000
 
-_V4 = ipaddress.IPv4Network
-_V6 = ipaddress.IPv6Network
-BLOCKED_NETWORKS = (
-    _V4("0.0.0.0/8"), _V4("10.0.0.0/8"), _V4("100.64.0.0/10"), _V4("127.0.0.0/8"),
-    _V4("169.254.0.0/16"),  # link-local, cloud metadata (169.254.169.254)
-    _V4("172.16.0.0/12"), _V4("192.0.0.0/24"), _V4("192.0.2.0/24"), _V4("192.88.99.0/24"),
-    _V4("192.168.0.0/16"), _V4("198.18.0.0/15"), _V4("198.51.100.0/24"), _V4("203.0.113.0/24"),
-    _V4("224.0.0.0/4"), _V4("240.0.0.0/4"),
-    _V6("::/96"),  # unspecified, loopback, IPv4-compatible (deprecated, embeds IPv4)
-    _V6("64:ff9b::/96"), _V6("64:ff9b:1::/48"),  # NAT64: embeds any IPv4 address
-    _V6("100::/64"), _V6("2001::/23"),  # discard; IETF protocol space incl. Teredo 2001::/32
-    _V6("2001:db8::/32"), _V6("2002::/16"),  # documentation; 6to4: embeds any IPv4 address
-    _V6("3fff::/20"), _V6("5f00::/16"), _V6("fc00::/7"), _V6("fe80::/10"), _V6("fec0::/10"), _V6("ff00::/8"),
-)
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")
 
@@ -73,11 +56,6 @@ class WebhookTarget:
     def host_header(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port == 443 else f"{host}:{self.port}"
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
 
 
 def _inet_aton_value(text: str) -> int | None:
@@ -104,24 +82,6 @@ def _inet_aton_value(text: str) -> int | None:
     for v in head:
         value = value * 256 + v
     return value * 256 ** (4 - len(head)) + last
-
-
-def address_refusal(address: str, *, allow_loopback: bool = False) -> str | None:
-    """Why ``address`` may not be contacted, or None when it is a public unicast address."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return f"{address!r} is not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
-    if allow_loopback and ip.is_loopback:
-        return None
-    for network in BLOCKED_NETWORKS:
-        if ip.version == network.version and ip in network:
-            return f"{ip} is in {network}, which is not a public network"
-    if not ip.is_global:
-        return f"{ip} is not a public address"
-    return None
 
 
 def webhook_target(url: str, *, resolver: Resolver = system_resolver, allow_loopback: bool | None = None
@@ -196,17 +156,10 @@ def _check(url: str, resolver: Resolver, allow_loopback: bool) -> WebhookTarget:
         # Every address must be public: a name answering one public and one private address
         # would let the connection pick the private one.
         raise UnsafeWebhookURL(f"{host} is not a public host: {refusals[0]}.")
-    all_loopback = allow_loopback and all(_is_loopback(a) for a in addresses)
+    all_loopback = allow_loopback and all(is_loopback_address(a) for a in addresses)
     if port not in ALLOWED_PORTS and not all_loopback:
         raise UnsafeWebhookURL("Webhook URLs may use port 443 or 8443 only.")
     return WebhookTarget(host=host, port=port, path=path, addresses=tuple(addresses))
-
-
-def _is_loopback(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
 
 
 # --- the request -----------------------------------------------------------------------------
