@@ -352,3 +352,22 @@ def test_a_malformed_allowance_refuses_saving_with_words_for_staff(mail_world, s
         imap_mailbox_add(actor=mail_world.owner, values=settings_for(mail_world, host="10.1.2.3"))
     assert refused.value.field == "host"
     assert not ImapMailbox.objects.exists()
+
+
+@pytest.mark.parametrize("value, errors", [
+    ([], []),
+    (["10.0.5.0/24", "fd00:5::/64"], []),
+    (["10.0.5.1/24"], ["mailintake.E001"]),  # host bits set: a typo, not silently widened
+    (["<script>"], ["mailintake.E001"]),
+])
+def test_a_bad_allowed_networks_setting_is_named_when_vulndesk_starts(settings, value, errors):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from vulndesk.mailintake.checks import imap_allowed_networks_check
+
+    settings.MAIL_INTAKE_IMAP_ALLOWED_NETWORKS = value
+    assert [error.id for error in imap_allowed_networks_check()] == errors
+    if errors:
+        with pytest.raises(SystemCheckError, match="MAIL_INTAKE_IMAP_ALLOWED_NETWORKS"):
+            call_command("check")

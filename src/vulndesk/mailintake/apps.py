@@ -8,7 +8,7 @@ class MailIntakeConfig(AppConfig):
 
     def ready(self):
         from vulndesk.core.periodic import register_periodic
-        from vulndesk.mailintake import receivers
+        from vulndesk.mailintake import checks, receivers  # noqa: F401 (checks registers itself)
         from vulndesk.mailintake.models import ImapMailbox, InboundMessage, MailThread, ThreadMessageId
         from vulndesk.mailintake.services import inbound_raw_reencrypt
         from vulndesk.mailintake.tasks import imap_poll_due, mail_sweep
@@ -22,11 +22,8 @@ class MailIntakeConfig(AppConfig):
         if inbound_raw_reencrypt not in ROTATION_HOOKS:
             ROTATION_HOOKS.append(inbound_raw_reencrypt)
 
-        # Staff replies leave as e-mail: reports.services sends ``message_posted`` after commit
-        # (added by the lead; connected as soon as it exists, as notifications does).
-        message_posted = getattr(report_services, "message_posted", None)
-        if message_posted is not None:
-            message_posted.connect(receivers.on_message_posted, dispatch_uid="mailintake.message_posted")
+        # Staff replies leave as e-mail: reports.services sends ``message_posted`` after commit.
+        report_services.message_posted.connect(receivers.on_message_posted, dispatch_uid="mailintake.message_posted")
 
         register_periodic(mail_sweep)
         register_periodic(imap_poll_due)

@@ -21,12 +21,9 @@ class NotificationsConfig(AppConfig):
                                          dispatch_uid="notifications.revision_published")
         hooks.advisory_withdrawn.connect(receivers.on_advisory_withdrawn,
                                          dispatch_uid="notifications.advisory_withdrawn")
-        # Signals the lead adds (docs in the hand-over): connected as soon as they exist.
-        scheduled = getattr(hooks, "advisory_scheduled", None)
-        if scheduled is not None:
-            scheduled.connect(receivers.on_advisory_scheduled, dispatch_uid="notifications.advisory_scheduled")
-        state_changed = getattr(report_services, "report_state_changed", None)
-        if state_changed is not None:
-            state_changed.connect(receivers.on_report_state_changed, dispatch_uid="notifications.report_state")
+        hooks.advisory_scheduled.connect(receivers.on_advisory_scheduled,
+                                         dispatch_uid="notifications.advisory_scheduled")
+        report_services.report_state_changed.connect(receivers.on_report_state_changed,
+                                                     dispatch_uid="notifications.report_state")
 
         register_periodic(notifications_sweep)
