@@ -66,6 +66,8 @@ def test_once_the_key_is_imported_the_message_is_opened_filed_once_and_acknowled
     assert "acknowledgement" in page_text(response) and "Try to open it again" not in page_text(response)
     message = InboundMessage.objects.get()
     assert message.state == InboundState.REPORTED and message.report_id == report.pk
+    assert message.reason == ""  # no stale "import that key" on a message that is filed
+    assert "not one of this organisation's keys" not in page_text(response)
     assert message.acknowledgement == AcknowledgementState.SENT
     assert message.decided_by_id == mail_world.triager.user_id
     security = MessageSecurity.objects.get(inbound=message)

@@ -40,7 +40,9 @@ def _check(actor: Membership, message: InboundMessage) -> None:
 
 
 def _locked(message: InboundMessage) -> InboundMessage:
-    return (InboundMessage.objects.select_for_update().select_related("organisation", "address", "report")
+    # of=("self",): lock the message row only. Its address and report are nullable (outer) joins,
+    # and PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
+    return (InboundMessage.objects.select_for_update(of=("self",)).select_related("organisation", "address", "report")
             .get(pk=message.pk))
 
 
@@ -168,8 +170,10 @@ def inbound_reopen(*, message: InboundMessage, actor: Membership) -> Reopening:
         if not inbound_openpgp_quarantined(message):
             raise Conflict("Only a message quarantined because it could not be decrypted can be opened again. "
                            "Convert this one by hand.")
-        message.state, message.decided_by = InboundState.STORED, actor.user
-        message.save(update_fields=["state", "decided_by"])
+        # The quarantine reason goes with the quarantine: processing records a new one if the
+        # message is quarantined again (the old one stays in the audit trail and the OpenPGP verdict).
+        message.state, message.decided_by, message.reason = InboundState.STORED, actor.user, ""
+        message.save(update_fields=["state", "decided_by", "reason"])
         _audit(message, actor, "mail.reopen")
     state = inbound_process(message_id=message.pk)
     logger.info("inbound message %s opened again: %s", message.pk, state)
