@@ -42,6 +42,8 @@ def locked_out(mail_server, mail_world, reporter, org_key_pair, other_key_pair):
     mail_server.send(reporter.pgp_mime_encrypted(entity, recipient, message_id="<later@r.example>"))
     stored = InboundMessage.objects.get()
     assert stored.state == InboundState.QUARANTINED and "not one of this organisation's keys" in stored.reason
+    # The outer headers stay readable: staff see who sent it (and can ask them for the key).
+    assert stored.sender_address == REPORTER
     return stored
 
 

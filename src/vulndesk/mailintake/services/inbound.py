@@ -373,9 +373,10 @@ class Unopened(Unparseable):
     """Encrypted (or PGP/MIME-broken) mail that could not be opened: quarantined with the reason,
     and with what OpenPGP found, so staff see which key it was encrypted to."""
 
-    def __init__(self, reason: str, openpgp):
+    def __init__(self, reason: str, openpgp, outer: ParsedMail | None = None):
         super().__init__(reason)
         self.openpgp = openpgp
+        self.outer = outer  # the readable outer headers: who sent it, so staff can ask for a key
 
 
 def inbound_parse(message: InboundMessage) -> ParsedMail | Unparseable:
@@ -405,7 +406,7 @@ def _parse_openpgp(message: InboundMessage, raw: bytes, parsed: ParsedMail) -> P
             organisation_id=message.organisation_id, raw=raw, parsed=parsed, on_file_keys=on_file,
             parse=lambda opened: parse_mail(opened, envelope_from=message.envelope_from))
     except pgp_inbound.UnreadableMail as error:
-        return Unopened(str(error), error.security)
+        return Unopened(str(error), error.security, outer=parsed)
     except Unparseable as error:  # the decrypted message itself is broken
         return error
     parsed.text = clean_text(parsed.text)
@@ -419,10 +420,11 @@ def _process(message: InboundMessage, parsed: ParsedMail | Unparseable) -> Outco
     if security is not None:
         pgp_services.message_security_record(organisation_id=message.organisation_id, inbound_id=message.pk,
                                              security=security)
+    if isinstance(parsed, Unopened) and parsed.outer is not None:
+        _envelope_from(message, parsed.outer)
     if isinstance(parsed, Unparseable):
         return _finish(message, InboundState.QUARANTINED, now, reason=str(parsed)[:300])
-    message.subject = parsed.subject
-    message.sender_address, message.sender_name = parsed.sender_address, parsed.sender_name
+    _envelope_from(message, parsed)
     message.message_id = parsed.message_id
     if parsed.notes:
         message.notes = " ".join(parsed.notes)[:1000]
@@ -436,6 +438,11 @@ def _process(message: InboundMessage, parsed: ParsedMail | Unparseable) -> Outco
     if report is not None:
         return _reply(message, parsed, report, now)
     return _new_report(message, parsed, now)
+
+
+def _envelope_from(message: InboundMessage, parsed: ParsedMail) -> None:
+    message.subject = parsed.subject
+    message.sender_address, message.sender_name = parsed.sender_address, parsed.sender_name
 
 
 def _finish(message: InboundMessage, state: str, now, *, reason: str = "", report: Report | None = None,
