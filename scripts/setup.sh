@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up vulndesk on a fresh machine with Python 3.11: installs uv, then the locked
 # dependencies into .venv (uv.lock) and gnupg (OpenPGP mail). With --browser it also installs
-# Debian's Chromium, dovecot-imapd and Node.js for the tests (needs root; Playwright's own
-# browser download is never used).
+# Debian's Chromium, dovecot-imapd, Node.js and PostgreSQL for the tests (needs root;
+# Playwright's own browser download is never used); --postgres installs PostgreSQL alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,13 @@ if [ "${1:-}" = "--browser" ] && ! command -v npm >/dev/null 2>&1; then
   # The CSAF test runs the BSI validator (npm package) with Node.js.
   echo "==> installing Node.js and npm for the CSAF validator test"
   apt_install nodejs npm
+fi
+if { [ "${1:-}" = "--browser" ] || [ "${1:-}" = "--postgres" ]; } \
+    && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  # The suite runs on PostgreSQL too (scripts/test.sh): tests/postgres.py starts a throw-away
+  # cluster with the server binaries; run as root, it runs them as the package's postgres user.
+  echo "==> installing Debian's postgresql for the PostgreSQL test run"
+  apt_install postgresql
 fi
 if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   echo "==> installing Debian's chromium for the browser tests"

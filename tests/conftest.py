@@ -1,5 +1,6 @@
-"""Shared fixtures. Real database (SQLite per xdist worker), real SMTP on loopback, real clock
-seam (core.clock.freeze), real Chromium for tests marked ``browser``."""
+"""Shared fixtures. Real database (SQLite, or PostgreSQL via tests/postgres.py, per xdist worker),
+real SMTP on loopback, real clock seam (core.clock.freeze), real Chromium for tests marked
+``browser``."""
 
 import os
 import socket

@@ -142,6 +142,10 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'vulndesk.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
+# Tests start and stop servers whose worker threads end without closing their connections
+# (mail intake, live server); with persistent connections each one stayed open on PostgreSQL
+# until the end of the run and kept the test database from being dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = 0 if ENVIRONMENT == "test" else 600
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's backend with the writers of one process queued on a lock instead of SQLite's
     # sleep-and-retry (core/sqlite/base.py: why, and what it measured).
@@ -150,7 +154,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # stock engine by name only and would otherwise derive a file name from NAME per xdist worker.
     DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES["default"]["CONN_MAX_AGE"] = 0 if ENVIRONMENT == "test" else 600
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE: a write transaction takes the lock when it starts, so two writers queue on
         # the busy timeout instead of one failing with "database is locked" when it upgrades.

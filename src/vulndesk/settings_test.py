@@ -1,7 +1,9 @@
 """Settings for the test suite: the real settings in test mode, with a fast password hasher.
 
-Tests still use a real database (SQLite file per xdist worker), a real SMTP server on loopback
-and real Chromium; only the slow, security-irrelevant parts are swapped here.
+Tests still use a real database (SQLite per xdist worker, or PostgreSQL per worker when
+``DATABASE_URL`` names one: scripts/test.sh runs both, tests/postgres.py starts the cluster), a
+real SMTP server on loopback and real Chromium; only the slow, security-irrelevant parts are
+swapped here.
 """
 
 import os

@@ -133,3 +133,20 @@ def test_audit_verify_fails_naming_the_chain_head_when_the_newest_entry_is_gone(
 
     with pytest.raises(CommandError, match="chain head"):
         call_command("audit", "verify", stderr=StringIO())
+
+
+@pytest.mark.parametrize("given, stored", [
+    ("unknown", None),  # what client_ip says for a request without REMOTE_ADDR (a unix socket)
+    ("", None),
+    ("<script>alert(1)</script>", None),
+    ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+    (" 192.0.2.10 ", "192.0.2.10"),
+])
+def test_an_address_is_stored_as_an_ip_address_or_not_at_all_and_the_chain_holds(db, given, stored):
+    # PostgreSQL's inet column refuses anything but an address (SQLite kept any text), and gives
+    # an address back in its canonical form: the hash is computed over what is stored.
+    entry = audit_record(action="report.read", organisation_id=7, target_type="report", target_id=1,
+                         ip_address=given)
+    entry.refresh_from_db()
+    assert entry.ip_address == stored
+    assert audit_chain_problems() == []

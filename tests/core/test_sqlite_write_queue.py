@@ -50,6 +50,10 @@ def write(db, work):
         db.set_autocommit(True)
 
 
+@pytest.mark.skipif("connections['default'].vendor != 'sqlite'",
+                    reason="tests the SQLite backend: this run's database is not SQLite (the rest of this "
+                           "module uses SQLite files of its own; tests/core/test_database_settings.py checks "
+                           "which backend each DATABASE_URL gets)")
 def test_the_sqlite_settings_use_this_backend():
     assert isinstance(connections["default"], DatabaseWrapper)
     assert connections["default"].vendor == "sqlite"

@@ -2,6 +2,7 @@
 its own database connections, hence transactional tests), ``smtplib`` as the sending client,
 and the shared ``smtp_sink`` as the reporter's mailbox for what we send back."""
 
+import contextlib
 import io
 import os
 import smtplib
@@ -9,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -150,20 +152,45 @@ def imap_account(dovecot):
     return ImapAccount(dovecot, username=f"security-{secrets.token_hex(6)}")
 
 
-def database_on_disk(path) -> str:
-    """The test database as it is now, copied to ``path``: what a restarted process would find."""
-    target = sqlite3.connect(path)
+@dataclass
+class DiskDatabase:
+    """The database a restarted process finds: ``url`` for its ``DATABASE_URL``, ``rows(sql)``
+    to look at it afterwards over a connection of its own."""
+
+    url: str
+    path: str | None = None  # the SQLite copy, if this run is on SQLite
+
+    def rows(self, sql: str) -> list[tuple]:
+        if self.path is not None:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=20)) as db:
+                return db.execute(sql).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
+            return db.execute(sql).fetchall()
+
+
+def database_on_disk(path) -> DiskDatabase:
+    """The test database as it is now, as a restarted process would find it. SQLite: copied to
+    ``path`` (the test database is in memory, invisible to other processes). PostgreSQL: the
+    test database itself, since these tests are transactional and everything is committed."""
     connection.ensure_connection()
-    connection.connection.backup(target)
-    target.close()
-    return str(path)
+    if connection.vendor == "sqlite":
+        target = sqlite3.connect(path)
+        connection.connection.backup(target)
+        target.close()
+        return DiskDatabase(url=f"sqlite:///{path}", path=str(path))
+    database = connection.settings_dict
+    credentials = quote(database["USER"], safe="") + (":" + quote(database["PASSWORD"], safe="")
+                                                      if database["PASSWORD"] else "")
+    return DiskDatabase(url=f"postgres://{credentials}@{database['HOST']}:{database['PORT']}/{database['NAME']}")
 
 
-def command_environment(database: str, settings, smtp_sink) -> dict:
+def command_environment(database: DiskDatabase, settings, smtp_sink) -> dict:
     """Environment for a `vulndesk` command run as its own process on ``database``, mailing
     through the real SMTP sink."""
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "vulndesk.settings", "VULNDESK_ENV": "embedded",
-                   "DATABASE_URL": f"sqlite:///{database}", "VULNDESK_DATA_DIR": str(settings.DATA_DIR),
+                   "DATABASE_URL": database.url, "VULNDESK_DATA_DIR": str(settings.DATA_DIR),
                    "ATTACHMENT_ROOT": str(settings.ATTACHMENT_ROOT), "EMAIL_HOST": "127.0.0.1",
                    "EMAIL_PORT": str(smtp_sink.port), "SITE_URL": settings.SITE_URL, "LOG_LEVEL": "WARNING",
                    # The test dovecot is on loopback, allowed as an operator allows an internal server.

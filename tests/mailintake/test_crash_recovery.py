@@ -2,7 +2,6 @@
 processed exactly once after a restart, also by two processes at once; a failure in the middle
 of processing leaves nothing half-imported."""
 
-import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -54,8 +53,7 @@ def stored_unprocessed(mail_world, smtp_sink, settings):
 def test_a_stored_message_is_processed_exactly_once_by_two_processes_started_at_once_after_a_restart(
         stored_unprocessed, smtp_sink, settings, tmp_path):
     # The restart: the database as it is on disk, and two `vulndesk mail_process` started together.
-    database = tmp_path / "after-crash.sqlite3"
-    database_on_disk(database)
+    database = database_on_disk(tmp_path / "after-crash.sqlite3")
     environment = command_environment(database, settings, smtp_sink)
     processes = [subprocess.Popen([sys.executable, "-m", "vulndesk.cli", "mail_process"], env=environment,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
@@ -67,11 +65,10 @@ def test_a_stored_message_is_processed_exactly_once_by_two_processes_started_at_
     assert said.count("reported: 1") == 1, said
     assert [line for line in said if line != "reported: 1"][0] in {"done: 1", "nothing to do"}, said
 
-    with sqlite3.connect(database) as db:
-        assert db.execute("select state from mailintake_inboundmessage").fetchall() == [("reported",)]
-        assert db.execute("select count(*) from reports_report").fetchone() == (1,)
-        assert db.execute("select count(*) from attachments_attachment").fetchone() == (1,)
-        assert db.execute("select count(*) from audit_auditentry where action = 'report.create'").fetchone() == (1,)
+    assert database.rows("select state from mailintake_inboundmessage") == [("reported",)]
+    assert database.rows("select count(*) from reports_report") == [(1,)]
+    assert database.rows("select count(*) from attachments_attachment") == [(1,)]
+    assert database.rows("select count(*) from audit_auditentry where action = 'report.create'") == [(1,)]
     assert len(sent_to(smtp_sink, REPORTER)) == 1
 
 

@@ -3,7 +3,6 @@ again: every message in the mailbox becomes exactly one stored message, one repo
 acknowledgement, and every message ends up marked on the server."""
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,8 +19,7 @@ MESSAGES = 30
 
 
 def stored_count(database) -> int:
-    with sqlite3.connect(database, timeout=20) as db:
-        return db.execute("select count(*) from mailintake_inboundmessage").fetchone()[0]
+    return database.rows("select count(*) from mailintake_inboundmessage")[0][0]
 
 
 def test_a_poller_killed_mid_batch_and_restarted_imports_every_message_exactly_once(
@@ -32,8 +30,7 @@ def test_a_poller_killed_mid_batch_and_restarted_imports_every_message_exactly_o
     imap_account.append(*[wire(mail(f"Finding {n}", f"Finding {n}.\n{padding}", message_id=f"<kill-{n}@reporter.example>"))
                           for n in range(MESSAGES)])
     mailbox = add_mailbox(mail_world, imap_account)
-    database = tmp_path / "poller.sqlite3"
-    database_on_disk(database)
+    database = database_on_disk(tmp_path / "poller.sqlite3")
     environment = command_environment(database, settings, smtp_sink)
     command = [sys.executable, "-m", "vulndesk.cli", "imap_poll", "--once", "--mailbox", str(mailbox.pk),
                "--batch", "3"]
@@ -53,11 +50,9 @@ def test_a_poller_killed_mid_batch_and_restarted_imports_every_message_exactly_o
 
     assert restarted.returncode == 0, restarted.stderr[-2000:]
     assert imap_account.search(f"UNKEYWORD {IMPORTED_KEYWORD}") == []
-    with sqlite3.connect(database) as db:
-        rows = db.execute("select count(*), count(distinct idempotency_key), count(distinct sha256) "
-                          "from mailintake_inboundmessage where source = 'imap'").fetchone()
-        assert rows == (MESSAGES, MESSAGES, MESSAGES)
-        assert db.execute("select lease_token from mailintake_imapmailbox").fetchone() == ("",)
+    assert database.rows("select count(*), count(distinct idempotency_key), count(distinct sha256) "
+                         "from mailintake_inboundmessage where source = 'imap'") == [(MESSAGES, MESSAGES, MESSAGES)]
+    assert database.rows("select lease_token from mailintake_imapmailbox") == [("",)]
     # Whatever the restarted poller fetched again was recognised, not stored twice.
     summary = restarted.stdout.strip()
     imported = int(summary.split("imported ")[1].split(",")[0])
@@ -70,9 +65,8 @@ def test_a_poller_killed_mid_batch_and_restarted_imports_every_message_exactly_o
                                capture_output=True, text=True, timeout=180)
     assert processed.returncode == 0, processed.stderr[-2000:]
     assert processed.stdout.strip() == f"reported: {MESSAGES}"
-    with sqlite3.connect(database) as db:
-        assert db.execute("select count(*) from reports_report").fetchone() == (MESSAGES,)
-        assert db.execute("select count(distinct report_id) from mailintake_inboundmessage").fetchone() == (MESSAGES,)
+    assert database.rows("select count(*) from reports_report") == [(MESSAGES,)]
+    assert database.rows("select count(distinct report_id) from mailintake_inboundmessage") == [(MESSAGES,)]
     acknowledgements = sent_to(smtp_sink, REPORTER)
     assert len(acknowledgements) == MESSAGES
     assert sorted(int(m["Subject"].split("Finding ")[1]) for m in acknowledgements) == list(range(MESSAGES))

@@ -3,14 +3,12 @@
 import os
 import signal
 import smtplib
-import sqlite3
 import subprocess
 import sys
 
 import pytest
-from django.db import connection
 
-from tests.mailintake.conftest import REPORTER, mail, receive, sent_to, wire
+from tests.mailintake.conftest import REPORTER, database_on_disk, mail, receive, sent_to, wire
 from vulndesk.mailintake.models import InboundState
 from vulndesk.mailintake.server import MailServer, free_port
 from vulndesk.mailintake.services import inbound_raw
@@ -46,19 +44,14 @@ def crashed_database(mail_world, smtp_sink, settings, tmp_path):
             client.sendmail(REPORTER, ["security@acme.test"], wire(mail("Left over", "Stored before the crash.")))
     finally:
         server.stop()
-    database = tmp_path / "vulndesk.sqlite3"
-    target = sqlite3.connect(database)
-    connection.ensure_connection()
-    connection.connection.backup(target)
-    target.close()
-    return database
+    return database_on_disk(tmp_path / "vulndesk.sqlite3")
 
 
 def test_the_smtpd_command_listens_where_told_and_processes_what_a_crash_left_at_start(
         crashed_database, smtp_sink, settings):
     port = free_port()
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "vulndesk.settings", "VULNDESK_ENV": "test",
-                   "DATABASE_URL": f"sqlite:///{crashed_database}", "VULNDESK_DATA_DIR": str(settings.DATA_DIR),
+                   "DATABASE_URL": crashed_database.url, "VULNDESK_DATA_DIR": str(settings.DATA_DIR),
                    "ATTACHMENT_ROOT": str(settings.ATTACHMENT_ROOT), "EMAIL_HOST": "127.0.0.1",
                    "EMAIL_PORT": str(smtp_sink.port), "LOG_LEVEL": "WARNING"}
     environment.pop("EMAIL_BACKEND", None)
@@ -77,9 +70,8 @@ def test_the_smtpd_command_listens_where_told_and_processes_what_a_crash_left_at
         assert process.wait(timeout=30) == 0
     assert sorted(m["Subject"] for m in sent_to(smtp_sink, REPORTER)) == [
         "Re: [ACME-1] Left over", "Re: [ACME-2] After restart"]
-    with sqlite3.connect(crashed_database) as db:
-        assert db.execute("select state from mailintake_inboundmessage order by id").fetchall() == [
-            (InboundState.REPORTED,), (InboundState.REPORTED,)]
+    assert crashed_database.rows("select state from mailintake_inboundmessage order by id") == [
+        (InboundState.REPORTED,), (InboundState.REPORTED,)]
 
 
 def test_the_smtpd_command_explains_itself():

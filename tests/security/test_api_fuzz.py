@@ -12,11 +12,14 @@ deadline. Run alone with
     .venv/bin/pytest -q -p no:cacheprovider tests/security/test_api_fuzz.py
 """
 
+import contextlib
 import json
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -45,9 +48,26 @@ AUTH_OPERATIONS = ["auth_token_obtain", "auth_token_refresh", "auth_token_logout
 OSV_OPERATIONS = ["osv_vulnerability", "osv_query", "osv_querybatch"]
 
 
+@contextlib.contextmanager
+def _connection_kept_open():
+    """The WSGI application is called in the test's own transaction, so, as Django's test client
+    does, it must not close the connection at the start and end of each request: on PostgreSQL
+    that closes the test's connection in the middle of its transaction (an in-memory SQLite
+    connection is never closed). The test client connects the signal again after each of its
+    requests, hence a block around each use rather than a fixture."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def api_schema(db):
-    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+    with _connection_kept_open():
+        return schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
 
 
 @pytest.fixture
@@ -88,7 +108,8 @@ def _fuzz(operation, *, path_parameters=None, headers=None, checks=CHECKS, prepa
             prepare(case.body)
         case.call_and_validate(headers=headers, checks=checks)
 
-    run()
+    with _connection_kept_open():
+        run()
 
 
 @pytest.mark.parametrize("operation_id", REPORT_OPERATIONS)

@@ -60,8 +60,10 @@ def _notice_mail(notice: SlaNotice, recipients: list[str]) -> EmailMessage:
 def sla_notice_deliver(*, notice_id: int) -> bool:
     """Send one notice if it has not been sent. Returns True when a mail went out."""
     with transaction.atomic():
+        # of=("self",): lock the notice row only. The assignee is a nullable (outer) join, and
+        # PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
         notice = (
-            SlaNotice.objects.select_for_update()
+            SlaNotice.objects.select_for_update(of=("self",))
             .select_related("report__organisation", "report__product", "report__assignee")
             .filter(pk=notice_id, sent_at__isnull=True)
             .first()
