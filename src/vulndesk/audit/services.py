@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from vulndesk.audit.chain import GENESIS_HASH, entry_digest
 from vulndesk.audit.models import AuditChainHead, AuditEntry
 from vulndesk.core import clock
+from vulndesk.core.inserts import rows_insert
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def audit_record_many(records: list[AuditRecord]) -> list[AuditEntry]:
             data=record.data, previous_hash=previous_hash, entry_hash=entry_hash,
         ))
         previous_hash = entry_hash
-    AuditEntry.objects.bulk_create(entries)
+    rows_insert(AuditEntry, entries)  # ids come back: the head names the last entry
     _head_write(previous_hash, entries[-1].pk)
     return entries
 

@@ -2,8 +2,8 @@
 transactions, rebuilt by ``vulndesk reports_reindex``."""
 
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count
 
 from vulndesk.reports.models import (
     Report,
@@ -20,17 +20,30 @@ def _state_counts_add(*, organisation_id: int, product_id: int, changes: list[tu
     for state, delta in changes:
         totals[str(state)] = totals.get(str(state), 0) + delta
     for state, delta in totals.items():
-        if not delta:
-            continue
-        counters = ReportStateCount.objects.filter(organisation_id=organisation_id, product_id=product_id, state=state)
-        if counters.update(count=F("count") + delta):
+        if not delta or _counter_bump(organisation_id, product_id, state, delta):
             continue
         try:
             with transaction.atomic():  # a savepoint: a concurrent first insert (PostgreSQL) is retried
                 ReportStateCount.objects.create(organisation_id=organisation_id, product_id=product_id, state=state,
                                                 count=delta)
         except IntegrityError:
-            counters.update(count=F("count") + delta)
+            _counter_bump(organisation_id, product_id, state, delta)
+
+
+def _counter_bump(organisation_id: int, product_id: int, state: str, delta: int) -> bool:
+    """One counter += ``delta``; False when its row does not exist yet. A prepared statement
+    rather than QuerySet.update(F(...)): every report write runs it, and the ORM spent ~0.1 ms
+    compiling the same UPDATE each time. Names come from the model, values are bound."""
+    quote, meta = connection.ops.quote_name, ReportStateCount._meta
+    table, count = quote(meta.db_table), quote(meta.get_field("count").column)
+    organisation, product = quote(meta.get_field("organisation").column), quote(meta.get_field("product").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {count} = {count} + %s WHERE {organisation} = %s AND {product} = %s AND "  # noqa: S608
+            f"{quote(meta.get_field('state').column)} = %s",
+            [delta, organisation_id, product_id, state],
+        )
+        return cursor.rowcount > 0
 
 
 @transaction.atomic
