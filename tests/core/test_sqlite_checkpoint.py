@@ -1,7 +1,8 @@
 """Checkpoints of the write-ahead log run outside the write queue (core/sqlite/base.py): the
-connections turn SQLite's automatic checkpoint off (it ran inside a COMMIT, holding every other
-writer up), and a process checkpoints after every CHECKPOINT_EVERY_WRITES write turns, once it
-has given its turn back. The log stays bounded; nothing written is lost. Real SQLite files."""
+connections raise SQLite's automatic checkpoint (it ran inside a COMMIT, holding every other
+writer up) to a safety net for large write turns, and a process checkpoints after every
+CHECKPOINT_EVERY_WRITES write turns, once it has given its turn back. The log stays bounded;
+nothing written is lost. Real SQLite files."""
 
 import sqlite3
 import threading
@@ -43,7 +44,38 @@ def test_the_connections_leave_checkpoints_to_the_backend(database):
     handler, _ = database
     with handler["default"].cursor() as cursor:
         cursor.execute("PRAGMA wal_autocheckpoint")
-        assert cursor.fetchone() == (0,)
+        assert cursor.fetchone() == (base.WAL_SAFETY_NET_PAGES,)
+
+
+def test_large_write_turns_are_bounded_by_the_safety_net(tmp_path, monkeypatch):
+    """A bulk load writes few, large turns: the counted checkpoint would come after 20 of them,
+    SQLite's own (the safety net) comes as soon as the log passes it."""
+    monkeypatch.setattr(base, "WAL_SAFETY_NET_PAGES", 100)
+    monkeypatch.setattr(base, "CHECKPOINT_EVERY_WRITES", 10_000)  # only the safety net is left
+    options = {"transaction_mode": "IMMEDIATE", "timeout": 5,
+               "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;"}
+    path = tmp_path / "bulk.sqlite3"
+    handler = ConnectionHandler({"default": {"ENGINE": "vulndesk.core.sqlite", "NAME": str(path), "OPTIONS": options}})
+    db = handler["default"]
+    with db.cursor() as cursor:
+        cursor.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+
+    def bulk_turn():  # ~40 rows of two pages and more: about the safety net's size
+        db.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+        with db.cursor() as cursor:
+            cursor.executemany("INSERT INTO item (body) VALUES (%s)", [[BLOB]] * 40)
+        db.commit()
+        db.set_autocommit(True)
+
+    bulk_turn()
+    wal = path.with_name(path.name + "-wal")
+    one_turn = wal.stat().st_size
+    for _ in range(15):
+        bulk_turn()
+    assert wal.stat().st_size <= 3 * one_turn  # not fifteen turns' worth
+    handler.close_all()
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("SELECT count(*) FROM item").fetchone() == (16 * 40,)
 
 
 def test_the_log_stays_bounded_and_keeps_every_row(database):
