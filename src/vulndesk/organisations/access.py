@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from vulndesk.accounts.models import ApiToken
 from vulndesk.core.errors import NotAllowed, NotFound
+from vulndesk.core.prepared import PreparedSelect
 from vulndesk.core.public import PUBLIC_VIEWS, public_view  # noqa: F401  (re-exported)
 from vulndesk.organisations.models import READ_ROLES, SETTINGS_ROLES, TRIAGE_ROLES, Membership, Role
 
@@ -43,13 +44,21 @@ def membership_for(*, user, organisation_slug: str) -> Membership:
     return membership
 
 
+# Read on every API-token request, never cached: a creator who leaves or is downgraded stops
+# their tokens on the next request. Only the compiled SQL is kept (core.prepared).
+_creator_may_act = PreparedSelect(
+    lambda organisation_id, user_id: Membership.objects.filter(
+        organisation_id=organisation_id, user_id=user_id, role__in=SETTINGS_ROLES
+    ).order_by().values("pk")[:1],
+    (int, int),
+)
+
+
 def membership_for_api_token(*, token: ApiToken, organisation_slug: str) -> Membership:
     if token.organisation.slug != organisation_slug:
         raise NotFound
     # The token acts for its creator: when they leave or lose the right to make tokens, it stops.
-    if not Membership.objects.filter(
-        organisation_id=token.organisation_id, user_id=token.created_by_id, role__in=SETTINGS_ROLES
-    ).exists():
+    if not _creator_may_act.exists(token.organisation_id, token.created_by_id):
         raise NotFound
     role = Role.CI_UPLOADER if token.permission == ApiToken.Permission.REPORT_CREATE else Role.VIEWER
     membership = Membership(organisation=token.organisation, user=token.created_by, role=role,
