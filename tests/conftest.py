@@ -135,52 +135,75 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": BROWSER_ARGS}
 
 
-class _InFlightRequests:
-    """Counts requests the live server is still answering. The live server shares the test's
-    in-memory SQLite connection; a request still reading when the test ends holds a table lock
-    and the flush between tests fails with "database table is locked"."""
+class _LiveServerGate:
+    """The live server's requests, let in only while a test runs.
+
+    The live server shares the test's in-memory SQLite connection. A request it is still
+    answering when the test ends (htmx loads of the last page), or one that reaches Django only
+    after the page closed (sent, then queued behind the accept loop), reads while the database
+    is flushed for the next test: the flush fails ("database table is locked") and the next test
+    finds the last one's rows. So after each test the gate closes: requests already inside are
+    waited for, later ones are refused before they touch the database (the live server answers
+    them with its own 500). The test client's requests never pass here."""
 
     def __init__(self):
         import threading
 
+        self._threading = threading
         self._lock = threading.Lock()
-        self.count = 0
+        self._open = False
+        self._answering: set[int] = set()  # threads answering a live-server request
 
-    def started(self, **_):
+    @property
+    def inside(self) -> int:
+        return len(self._answering)
+
+    def started(self, environ=None, **_):
+        # wsgiref's server (the live server) names itself; the test client's requests do not.
+        if not (environ or {}).get("SERVER_SOFTWARE", "").startswith("WSGIServer"):
+            return
         with self._lock:
-            self.count += 1
+            if not self._open:
+                raise RuntimeError("live server request after its test ended: refused (tests/conftest.py)")
+            self._answering.add(self._threading.get_ident())
 
     def finished(self, **_):
         with self._lock:
-            self.count -= 1
+            self._answering.discard(self._threading.get_ident())
 
-    def wait_until_idle(self, timeout: float = 10.0) -> None:
+    def open(self) -> None:
+        with self._lock:
+            self._open = True
+
+    def close_and_wait(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._open = False
         deadline = time.monotonic() + timeout
-        while self.count > 0 and time.monotonic() < deadline:
+        while self.inside > 0 and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+_live_server_gate = _LiveServerGate()
 
 
 @pytest.fixture(autouse=True)
 def _live_server_settles(request):
-    """For browser tests: after the test (and its page) ends, wait for the live server's last
-    requests to finish before the database is flushed for the next test."""
+    """For live-server tests: once the test (and its page) ends, the live server's requests are
+    waited for and new ones refused, before the database is flushed for the next test."""
     if "live_server" not in request.fixturenames:
         yield
         return
     from django.core.signals import request_finished, request_started
 
+    request_started.connect(_live_server_gate.started, weak=False, dispatch_uid="tests.live_server_gate")
+    request_finished.connect(_live_server_gate.finished, weak=False, dispatch_uid="tests.live_server_gate")
     # Set up after the database, so torn down before its flush.
     request.getfixturevalue("transactional_db")
-    in_flight = _InFlightRequests()
-    request_started.connect(in_flight.started, weak=False)
-    request_finished.connect(in_flight.finished, weak=False)
+    _live_server_gate.open()
     try:
         yield
-        # The page (set up after this fixture) is closed by now, so nothing new starts.
-        in_flight.wait_until_idle()
     finally:
-        request_started.disconnect(in_flight.started)
-        request_finished.disconnect(in_flight.finished)
+        _live_server_gate.close_and_wait()
 
 
 @pytest.fixture(autouse=True)
