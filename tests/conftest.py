@@ -181,6 +181,11 @@ class _LiveServerGate:
         deadline = time.monotonic() + timeout
         while self.inside > 0 and time.monotonic() < deadline:
             time.sleep(0.02)
+        # A cursor left mid-statement by a request and kept alive only by a reference cycle (an
+        # exception's traceback, say) also holds a table lock until the cycle collector frees it.
+        import gc
+
+        gc.collect()
 
 
 _live_server_gate = _LiveServerGate()
