@@ -13,6 +13,7 @@ from vulndesk.audit.services import AuditRecord, audit_record_many
 from vulndesk.core import clock
 from vulndesk.core.errors import DomainError
 from vulndesk.core.inserts import rows_insert
+from vulndesk.core.statements import model_statement
 from vulndesk.organisations.models import TRIAGE_ROLES, Membership, Organisation
 from vulndesk.products.models import Policy, Product, SupportedVersion
 from vulndesk.products.selectors import version_support
@@ -290,14 +291,10 @@ def _version_rows(product_id: int) -> list[_VersionRow]:
     """The product's version table, as one prepared SELECT of the two columns the check needs.
     ``product.supported_versions.all()`` built a related manager, compiled the query with the
     model's ordering and made full model instances: ~0.25 ms of a create's ~2 ms in the service
-    (the order does not change ``version_support``'s answer). Names come from the model."""
-    quote, meta = connection.ops.quote_name, SupportedVersion._meta
-    columns = [quote(meta.get_field(name).column) for name in ("version_range", "is_supported", "product")]
+    (the order does not change ``version_support``'s answer). Formatted once: core/statements."""
+    sql = model_statement(SupportedVersion, "SELECT {version_range}, {is_supported} FROM {table} WHERE {product} = %s")
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns[0]}, {columns[1]} FROM {quote(meta.db_table)} WHERE {columns[2]} = %s",  # noqa: S608
-            [product_id],
-        )
+        cursor.execute(sql, [product_id])
         return [_VersionRow(version_range, bool(is_supported)) for version_range, is_supported in cursor.fetchall()]
 
 
@@ -340,15 +337,12 @@ def _report_numbers_take(organisation_id: int, count: int) -> int:
 
     One statement where the database has UPDATE … RETURNING (SQLite >= 3.35, PostgreSQL): the
     update locks the row, so concurrent creates get distinct ranges, and no second read is
-    needed. Table and column names come from the model; the values are bound parameters."""
+    needed. Table and column names come from the model (core/statements); values are bound."""
     if connection.vendor in {"sqlite", "postgresql"}:
-        quote = connection.ops.quote_name
-        table, column = quote(Organisation._meta.db_table), quote("last_report_number")
+        sql = model_statement(Organisation, "UPDATE {table} SET {last_report_number} = {last_report_number} + %s "
+                                            "WHERE {pk} = %s RETURNING {last_report_number}")
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET {column} = {column} + %s WHERE {quote('id')} = %s RETURNING {column}",  # noqa: S608
-                [count, organisation_id],
-            )
+            cursor.execute(sql, [count, organisation_id])
             return cursor.fetchone()[0]
     Organisation.objects.filter(pk=organisation_id).update(last_report_number=F("last_report_number") + count)
     return Organisation.objects.filter(pk=organisation_id).values_list("last_report_number", flat=True).get()
