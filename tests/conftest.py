@@ -4,6 +4,7 @@ real SMTP on loopback, real clock seam (core.clock.freeze), real Chromium for te
 
 import os
 import socket
+import threading
 import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -147,9 +148,6 @@ class _LiveServerGate:
     them with its own 500). The test client's requests never pass here."""
 
     def __init__(self):
-        import threading
-
-        self._threading = threading
         self._lock = threading.Lock()
         self._open = False
         self._answering: set[int] = set()  # threads answering a live-server request
@@ -165,11 +163,11 @@ class _LiveServerGate:
         with self._lock:
             if not self._open:
                 raise RuntimeError("live server request after its test ended: refused (tests/conftest.py)")
-            self._answering.add(self._threading.get_ident())
+            self._answering.add(threading.get_ident())
 
     def finished(self, **_):
         with self._lock:
-            self._answering.discard(self._threading.get_ident())
+            self._answering.discard(threading.get_ident())
 
     def open(self) -> None:
         with self._lock:

@@ -49,7 +49,13 @@ from imap_tools.errors import (
 )
 from imap_tools.utils import encode_folder
 
-from vulndesk.core.egress import Resolver, address_refusal, system_resolver, unwrapped_address
+from vulndesk.core.egress import (
+    Resolver,
+    address_refusal,
+    is_loopback_address,
+    system_resolver,
+    unwrapped_address,
+)
 from vulndesk.core.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -208,7 +214,7 @@ def destination_check(*, host: str, port: int, security: str, allowed=None,
     """``destination_addresses``, and: without TLS, every address must be loopback (the name
     "localhost" or a loopback literal is not enough if the answer says otherwise)."""
     addresses = destination_addresses(host, port, allowed=allowed, resolver=resolver)
-    if security == "none" and not all(unwrapped_address(address).is_loopback for address in addresses):
+    if security == "none" and not all(is_loopback_address(address) for address in addresses):
         raise InvalidImapSetting("Without TLS only a server on this machine (loopback) may be used, and this "
                                  "host does not resolve to loopback only: choose TLS or STARTTLS.",
                                  field="security")
